@@ -1,0 +1,2 @@
+//! Step benchmarks (to be filled).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Benchmarks for lagrange; the criterion targets live in `benches/`.

@@ -1,0 +1,1 @@
+//! lagrange-core (under construction).

@@ -1,0 +1,1 @@
+//! lagrange-experiments: reproducible runs.

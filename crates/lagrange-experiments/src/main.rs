@@ -1,0 +1,2 @@
+//! The `lagrange` command-line tool.
+fn main() {}
