@@ -1,0 +1,106 @@
+//! Activation functions ρ with their first and second derivatives.
+
+use crate::real::Real;
+use serde::{Deserialize, Serialize};
+
+/// The somatic transfer function ρ that maps voltages to (low-pass) rates r̄ = ρ(u).
+///
+/// Derivative conventions at the kinks are the reference implementation's (golden README §5.6):
+/// hard-sigmoid ρ′ = 1 on the closed interval [0, 1]; ReLU ρ′(0) = 0; ρ″ ≡ 0 for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// Logistic σ(u) = 1/(1+e^(−u)), no clipping of u. ρ′ = σ(1−σ), ρ″ = σ(1−σ)(1−2σ).
+    #[default]
+    Sigmoid,
+    /// clamp(u, 0, 1); ρ′ = 1 for 0 ≤ u ≤ 1 (both ends inclusive), else 0; ρ″ = 0.
+    HardSigmoid,
+    /// max(u, 0); ρ′ = 1 for u > 0, 0 for u ≤ 0; ρ″ = 0.
+    Relu,
+}
+
+impl Activation {
+    /// Evaluates (ρ(u), ρ′(u), ρ″(u)).
+    #[inline(always)]
+    pub fn eval<T: Real>(self, u: T) -> (T, T, T) {
+        let zero = T::c(0.0);
+        let one = T::c(1.0);
+        match self {
+            Activation::Sigmoid => {
+                let s = one / (one + (-u).exp_());
+                let d = s * (one - s);
+                (s, d, d * (one - T::c(2.0) * s))
+            }
+            Activation::HardSigmoid => {
+                let r = u.max_(zero).min_(one);
+                let d = if u >= zero && u <= one { one } else { zero };
+                (r, d, zero)
+            }
+            Activation::Relu => {
+                if u > zero {
+                    (u, one, zero)
+                } else {
+                    (zero, zero, zero)
+                }
+            }
+        }
+    }
+
+    /// ρ(u).
+    #[inline(always)]
+    pub fn rho<T: Real>(self, u: T) -> T {
+        self.eval(u).0
+    }
+
+    /// `true` when ρ″ ≡ 0, so that the −diag(ρ″ ⊙ e_A) term of H vanishes identically.
+    pub fn has_zero_curvature(self) -> bool {
+        !matches!(self, Activation::Sigmoid)
+    }
+
+    /// The reference's inverse used for `use_input_as_rates` (spec §1.5): logit clamped to
+    /// [−1000, 1000] for the sigmoid, identity on the clamp range otherwise.
+    pub fn inverse<T: Real>(self, r: T) -> T {
+        match self {
+            Activation::Sigmoid => {
+                let one = T::c(1.0);
+                let z = (r / (one - r)).ln_();
+                if z.finite_() {
+                    z.max_(T::c(-1000.0)).min_(T::c(1000.0))
+                } else if r >= one {
+                    T::c(1000.0)
+                } else {
+                    T::c(-1000.0)
+                }
+            }
+            Activation::HardSigmoid => r.max_(T::c(0.0)).min_(T::c(1.0)),
+            Activation::Relu => r.max_(T::c(0.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kink_conventions() {
+        assert_eq!(Activation::HardSigmoid.eval(0.0f64), (0.0, 1.0, 0.0));
+        assert_eq!(Activation::HardSigmoid.eval(1.0f64), (1.0, 1.0, 0.0));
+        assert_eq!(Activation::HardSigmoid.eval(1.0f64 + 1e-12).1, 0.0);
+        assert_eq!(Activation::Relu.eval(0.0f64), (0.0, 0.0, 0.0));
+        assert_eq!(Activation::Relu.eval(1e-300f64).1, 1.0);
+    }
+
+    #[test]
+    fn sigmoid_derivatives_match_finite_differences() {
+        for &u in &[-3.0f64, -0.5, 0.0, 0.7, 2.5] {
+            let h = 1e-5;
+            let (_, d, dd) = Activation::Sigmoid.eval(u);
+            let fd1 = (Activation::Sigmoid.rho(u + h) - Activation::Sigmoid.rho(u - h)) / (2.0 * h);
+            let fd2 =
+                (Activation::Sigmoid.eval(u + h).1 - Activation::Sigmoid.eval(u - h).1) / (2.0 * h);
+            assert!((d - fd1).abs() < 1e-9, "rho' at {u}");
+            assert!((dd - fd2).abs() < 1e-9, "rho'' at {u}");
+        }
+    }
+}
