@@ -197,10 +197,10 @@ impl ModelConfig {
                 pos(v, f)?;
             }
         }
-        if let Method::Picard { iterations } = self.method {
-            if iterations == 0 {
-                return Err(CoreError::config("method.iterations", "must be >= 1"));
-            }
+        if let Method::Picard { iterations } = self.method
+            && iterations == 0
+        {
+            return Err(CoreError::config("method.iterations", "must be >= 1"));
         }
         Ok(())
     }

@@ -205,23 +205,23 @@ impl<T: Real> Simulator<T> {
             ));
         }
         let b = state.u.ncols();
-        if let Some(x) = &state.prev_input {
-            if x.shape() != (self.network.layers().n_inputs(), b) {
-                return Err(CoreError::size(
-                    "state.prev_input",
-                    format!("({}, {b})", self.network.layers().n_inputs()),
-                    format!("{:?}", x.shape()),
-                ));
-            }
+        if let Some(x) = &state.prev_input
+            && x.shape() != (self.network.layers().n_inputs(), b)
+        {
+            return Err(CoreError::size(
+                "state.prev_input",
+                format!("({}, {b})", self.network.layers().n_inputs()),
+                format!("{:?}", x.shape()),
+            ));
         }
-        if let Some(y) = &state.prev_target {
-            if y.shape() != (n, b) {
-                return Err(CoreError::size(
-                    "state.prev_target",
-                    format!("({n}, {b})"),
-                    format!("{:?}", y.shape()),
-                ));
-            }
+        if let Some(y) = &state.prev_target
+            && y.shape() != (n, b)
+        {
+            return Err(CoreError::size(
+                "state.prev_target",
+                format!("({n}, {b})"),
+                format!("{:?}", y.shape()),
+            ));
         }
         self.state = state;
         self.ensure_workspace();
@@ -1126,12 +1126,12 @@ impl<T: Real> Simulator<T> {
                     copy_m(slot);
                     let mut solved = false;
                     if use_chol {
-                        let mut stack = MemStack::new(&mut slot.mem);
+                        let stack = MemStack::new(&mut slot.mem);
                         let ok = faer::linalg::cholesky::llt::factor::cholesky_in_place(
                             mmut(&mut slot.m),
                             Default::default(),
                             Par::Seq,
-                            &mut stack,
+                            stack,
                             Default::default(),
                         )
                         .is_ok();
@@ -1140,7 +1140,7 @@ impl<T: Real> Simulator<T> {
                                 mref(&slot.m),
                                 mmut(&mut slot.rhs),
                                 Par::Seq,
-                                &mut stack,
+                                stack,
                             );
                             counts.0 += 1;
                             solved = true;
@@ -1150,13 +1150,13 @@ impl<T: Real> Simulator<T> {
                         }
                     }
                     if !solved {
-                        let mut stack = MemStack::new(&mut slot.mem);
+                        let stack = MemStack::new(&mut slot.mem);
                         let (_, perm) = faer::linalg::lu::partial_pivoting::factor::lu_in_place(
                             mmut(&mut slot.m),
                             &mut slot.perm,
                             &mut slot.perm_inv,
                             Par::Seq,
-                            &mut stack,
+                            stack,
                             Default::default(),
                         );
                         for i in 0..nf {
@@ -1178,7 +1178,7 @@ impl<T: Real> Simulator<T> {
                             perm,
                             mmut(&mut slot.rhs),
                             Par::Seq,
-                            &mut stack,
+                            stack,
                         );
                         counts.1 += 1;
                     }

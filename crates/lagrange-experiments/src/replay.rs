@@ -249,7 +249,7 @@ pub fn replay_value<T: Real>(
             "weight clipping (the schema carries no clip values)",
         ));
     }
-    if cx.boolean(cfg, "input_handling.use_input_neurons", true)? == false && n0 > 0 {
+    if !cx.boolean(cfg, "input_handling.use_input_neurons", true)? && n0 > 0 {
         return Err(unsupported(
             "use_input_neurons = false (inputs as nudged targets)",
         ));
