@@ -5,6 +5,11 @@ use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// How u̇ is obtained at each step.
+///
+/// The predictor methods evaluate (★) at an estimate p of u̇; their error obeys
+/// e_k ≈ J (extrapolation of e_(k−1), e_(k−2), …) with J = I − H/τ, whatever dt is. Euler is stable
+/// while the eigenvalues of H/τ lie in (0, 2); Richardson extrapolation needs them roughly in
+/// (2/3, 4/3) and diverges otherwise (spec §15.3). [`Method::Exact`] has no such limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {

@@ -29,11 +29,20 @@ enum Command {
         #[arg(long)]
         f32: bool,
     },
+    /// Describe a recording or an MNIST IDX file: format, channels, rate, statistics.
+    Inspect {
+        /// A file (IDX, EDF, .vhdr, .npy, reference JSON) or a BIDS folder.
+        path: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Inspect { path } => {
+            print!("{}", lagrange_data::inspect(&path)?);
+            Ok(())
+        }
         Command::Replay { files, tol, f32 } => {
             let mut failed = 0;
             for f in &files {
