@@ -1,1 +1,170 @@
-//! Benchmarks for lagrange; the criterion targets live in `benches/`.
+//! Benchmark workloads for lagrange: the network shapes of the two experiments, built once and
+//! shared by the criterion benches (`benches/step.rs`) and `cargo xtask bench`.
+
+use lagrange_circuits::{Architecture, InitParams, TopologySpec, init_biases, init_weights};
+use lagrange_core::{
+    Activation, InputMode, Layers, Method, ModelConfig, Network, Real, Simulator, Solver,
+};
+use nalgebra::DMatrix;
+use rand::{SeedableRng, rngs::StdRng};
+
+/// A ready-to-step simulator with its input and target.
+pub struct Workload<T: Real> {
+    /// The simulator (state already warmed up by a few steps).
+    pub sim: Simulator<T>,
+    /// Input, n_0 × B.
+    pub input: DMatrix<T>,
+    /// Target, T × B.
+    pub target: DMatrix<T>,
+    /// FLOPs of one step by the cost model of `benches/README.md` (for GFLOP/s).
+    pub flops: f64,
+}
+
+fn network(
+    layers: &[usize],
+    arch: Architecture,
+    factors: Vec<f64>,
+    std: f64,
+    seed: u64,
+) -> Network<f64> {
+    let mut spec = TopologySpec::new(layers.to_vec(), arch, factors);
+    spec.only_discriminative = true;
+    let topo = spec.build().expect("valid topology");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let w = init_weights(
+        &topo,
+        &InitParams {
+            mean: 0.0,
+            std,
+            clip: 3.0 * std,
+        },
+        &mut rng,
+    )
+    .expect("init");
+    let b = init_biases(
+        &topo,
+        &InitParams {
+            mean: 0.0,
+            std: 0.1,
+            clip: 0.3,
+        },
+        &mut rng,
+    )
+    .expect("init");
+    Network::from_dense(
+        Layers::new(layers).expect("layers"),
+        &w,
+        topo.weight_mask(),
+        b,
+        topo.bias_mask().clone(),
+    )
+    .expect("network")
+}
+
+fn pattern(rows: usize, cols: usize, phase: f64) -> DMatrix<f64> {
+    DMatrix::from_fn(rows, cols, |i, j| {
+        0.5 + 0.4 * ((i * 7 + j * 13) as f64 * 0.37 + phase).sin()
+    })
+}
+
+fn build<T: Real>(
+    net: Network<f64>,
+    cfg: ModelConfig,
+    batch: usize,
+    beta: f64,
+    flops: f64,
+) -> Workload<T> {
+    let n0 = net.layers().n_inputs();
+    let nt = net.layers().n_outputs();
+    let mut sim = Simulator::new(net.cast::<T>(), cfg, batch).expect("simulator");
+    sim.set_beta_outputs(T::c(beta));
+    let input = pattern(n0, batch, 0.0).map(T::c);
+    let target = pattern(nt, batch, 1.0).map(T::c);
+    for _ in 0..3 {
+        sim.step(&input, &target, true).expect("warm-up step");
+    }
+    Workload {
+        sim,
+        input,
+        target,
+        flops,
+    }
+}
+
+/// iEEG layered-recurrent net [0, 40, 100, 56], sigmoid, B = 1, exact (LU), training.
+pub fn ieeg_layered() -> Workload<f64> {
+    let layers = [0, 40, 100, 56];
+    let net = network(
+        &layers,
+        Architecture::LayeredRecurrent,
+        vec![1.0, 1.0, 1.0],
+        0.3,
+        1,
+    );
+    let n = 196.0f64;
+    let cfg = ModelConfig {
+        activation: Activation::Sigmoid,
+        solver: Solver::Lu,
+        lr_weights: 1e-3,
+        ..Default::default()
+    };
+    build(net, cfg, 1, 0.1, n * n * n / 3.0 * 2.0 + 12.0 * 19200.0)
+}
+
+/// iEEG fully recurrent net [0, 40, 56], sigmoid, B = 1, exact (LU), training.
+pub fn ieeg_recurrent() -> Workload<f64> {
+    let layers = [0, 40, 56];
+    let net = network(
+        &layers,
+        Architecture::FullyRecurrent,
+        vec![1.0, 1.0],
+        0.1,
+        2,
+    );
+    let n = 96.0f64;
+    let cfg = ModelConfig {
+        activation: Activation::Sigmoid,
+        solver: Solver::Lu,
+        lr_weights: 1e-3,
+        ..Default::default()
+    };
+    build(net, cfg, 1, 0.1, n * n * n / 3.0 * 2.0 + 12.0 * 9120.0)
+}
+
+/// The reference MNIST net 784-300-100-10, hard-sigmoid, B = 180, dynamic inputs as the
+/// reference runs it, f32, exact solve (`Method::Exact`) or Euler.
+pub fn mnist_b180(method: Method) -> Workload<f32> {
+    let layers = [784, 300, 100, 10];
+    let net = network(
+        &layers,
+        Architecture::LayeredFeedforward,
+        vec![1.0, 0.2, 0.1],
+        0.1,
+        3,
+    );
+    let nnz = 266_200.0f64;
+    let b = 180.0;
+    let flops = match method {
+        Method::Exact => (2.0 * 10.0 + 12.0) * nnz * b,
+        _ => 12.0 * nnz * b,
+    };
+    let cfg = ModelConfig {
+        activation: Activation::HardSigmoid,
+        method,
+        inputs: InputMode::Dynamic,
+        lr_weights: 1e-4,
+        lr_biases: 1e-4,
+        learn_biases: true,
+        ..Default::default()
+    };
+    build(net, cfg, 180, 0.1, flops)
+}
+
+impl<T: Real> Workload<T> {
+    /// One training step.
+    pub fn step(&mut self) {
+        self.sim
+            .step(&self.input, &self.target, true)
+            .expect("step");
+    }
+}

@@ -103,4 +103,51 @@ pub enum CircuitError {
         /// Why it is rejected.
         reason: &'static str,
     },
+
+    /// A parameter of an interneuron circuit or synapse model is out of its domain.
+    #[error("`{field}` is invalid: {reason}")]
+    InvalidConfig {
+        /// The offending field, e.g. `beta_i` or `interneurons[1]`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A matrix or vector of an interneuron circuit or synapse model has the wrong shape.
+    #[error("`{field}` has shape {got}, expected {expected}")]
+    FieldShape {
+        /// The offending field, e.g. `w_pi[1]`.
+        field: String,
+        /// The shape that is required.
+        expected: String,
+        /// The shape that was given.
+        got: String,
+    },
+}
+
+impl CircuitError {
+    /// An [`CircuitError::InvalidConfig`] for `field`.
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CircuitError::InvalidConfig {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+    /// A [`CircuitError::FieldShape`] for `field`.
+    pub fn shape(field: impl Into<String>, expected: (usize, usize), got: (usize, usize)) -> Self {
+        CircuitError::FieldShape {
+            field: field.into(),
+            expected: format!("{}x{}", expected.0, expected.1),
+            got: format!("{}x{}", got.0, got.1),
+        }
+    }
+}
+
+impl From<CircuitError> for lagrange_core::CoreError {
+    fn from(e: CircuitError) -> Self {
+        lagrange_core::CoreError::InvalidConfig {
+            field: "pathway".into(),
+            reason: e.to_string(),
+        }
+    }
 }

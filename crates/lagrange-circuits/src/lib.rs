@@ -1,7 +1,8 @@
 //! lagrange-circuits: network topologies (connection and bias masks) and initial weights for
 //! the neuronal least-action (NLA) framework.
 //!
-//! Everything here is plain data (`nalgebra` matrices); nothing depends on `lagrange-core`.
+//! Topologies and initialisation are plain data (`nalgebra` matrices). The circuits plug into
+//! `lagrange-core` as [`lagrange_core::ErrorPathway`]s (dense solves, LU).
 //!
 //! * [`topology`] — [`Architecture`], [`TopologySpec`] → [`Topology`] (weight mask, bias mask,
 //!   layer ranges, nonzero layer blocks), exactly as the reference builds them (spec §1–§2).
@@ -9,7 +10,17 @@
 //! * [`init`] — clean seeded initialisation ([`init_weights`], [`init_biases`]) and the
 //!   reference-compatible one ([`reference_init`], [`reference_init_full`]) that reproduces
 //!   the reference's initial weights bit for bit.
+//! * [`interneurons`] — [`ReferenceInterneurons`], the reference's interneuron circuit
+//!   (golden parity with `single_ff_interneurons_{instant,dynamic}.json`), and
+//!   [`pathway_from_fixture_state`] for the replay tool.
+//! * [`microcircuit`] — [`Microcircuit`], the paper's rt-DeEL microcircuit (Fig. 5) with its
+//!   loop-alignment monitor (Theorem 2).
+//! * [`depression`] — [`DepressingSynapses`], short-term depression on back-projections
+//!   (paper §A.8, our construction) with a transmission-error monitor.
 //! * [`error`] — [`CircuitError`].
+//!
+//! The pathways are cloneable handles to shared state: box one clone into
+//! `Simulator::set_pathway` and keep another to set per-step flags and read matrices.
 //!
 //! Conventions: matrices are N×N over all neurons, row = postsynaptic, column = presynaptic;
 //! a mask value is the learning-rate factor of that synapse and 0 means no synapse.
@@ -42,15 +53,29 @@
 //! # Ok::<(), lagrange_circuits::CircuitError>(())
 //! ```
 
+pub mod depression;
 pub mod error;
 pub mod init;
+pub mod interneurons;
+pub mod microcircuit;
 pub mod rng;
 pub mod topology;
 
+pub use depression::{
+    DepressingSynapses, TransmissionFit, TransmissionMode, fit_depression, fit_rate,
+};
 pub use error::CircuitError;
 pub use init::{
     DrawOrder, InitParams, InterneuronInit, ReferenceInit, ReferenceInitSpec, init_biases,
     init_weights, reference_draw, reference_init, reference_init_full,
+};
+pub use interneurons::{
+    FixtureInterneuronConfig, FixtureInterneuronState, InterneuronDynamics,
+    ReferenceInterneuronConfig, ReferenceInterneurons, pathway_from_fixture_state,
+};
+pub use microcircuit::{
+    FeedbackLearning, LayerCircuit, Microcircuit, MicrocircuitConfig, MicrocircuitInit,
+    frobenius_angle,
 };
 pub use rng::NumpyRandomState;
 pub use topology::{Architecture, Topology, TopologySpec};

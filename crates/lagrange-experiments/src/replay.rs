@@ -8,6 +8,9 @@
 //! the reference array is all zero, the absolute difference is scaled so that 1e-12 counts as the
 //! tolerance.
 
+use lagrange_circuits::interneurons::{
+    FixtureInterneuronConfig, FixtureInterneuronState, pathway_from_fixture_state,
+};
 use lagrange_core::{
     Activation, Compat, CoreError, InputMode, Layers, Method, ModelConfig, Network,
     PredictorFormula, Real, Simulator, Solver, State,
@@ -234,9 +237,10 @@ pub fn replay_value<T: Real>(
     let n = layers.n();
     let n0 = layers.n_inputs();
     let batched = cx.get(cfg, "model_kind")?.as_str() == Some("batched");
-    if cx.boolean(cfg, "interneurons.use_interneurons", false)? {
+    let interneurons = cx.boolean(cfg, "interneurons.use_interneurons", false)?;
+    if interneurons && batched {
         return Err(unsupported(
-            "interneuron circuit (use_interneurons = true): provided by lagrange-circuits, not by the core replay yet",
+            "the batched reference's interneuron circuit (its W_B/W_PI derivatives are not batch-reduced, spec §15.2)",
         ));
     }
     if cx.boolean(cfg, "is_weight_constant_for_u", false)? {
@@ -274,6 +278,7 @@ pub fn replay_value<T: Real>(
         other => return Err(unsupported(&format!("integration_method {other:?}"))),
     };
     let clamped = cx.boolean(cfg, "input_handling.clamped_inputs", !batched)?;
+    let config_learn_biases = cx.boolean(cfg, "use_biases", false)?;
     let config = ModelConfig {
         tau: cx.num(cfg, "tau")?,
         dt: cx.num(cfg, "dt")?,
@@ -356,6 +361,19 @@ pub fn replay_value<T: Real>(
         _ => return Err(cx.schema("config.beta.value", "not a number or array")),
     };
     set_beta(&mut sim, &beta0, &cx, "config.beta.value")?;
+    let pathway = if interneurons {
+        let icfg: FixtureInterneuronConfig =
+            serde_json::from_value(cx.get(cfg, "interneurons")?.clone())
+                .map_err(|e| cx.schema("config.interneurons", e.to_string()))?;
+        let istate: FixtureInterneuronState = serde_json::from_value(init.clone())
+            .map_err(|e| cx.schema("initial_state", e.to_string()))?;
+        let pw = pathway_from_fixture_state::<T>(&icfg, &istate, activation, config_learn_biases)
+            .map_err(|e| cx.schema("initial_state", e.to_string()))?;
+        sim.set_pathway(Box::new(pw.clone()));
+        Some(pw)
+    } else {
+        None
+    };
 
     let steps = cx
         .get(root, "steps")?
@@ -397,6 +415,10 @@ pub fn replay_value<T: Real>(
             .get("train")
             .and_then(Value::as_bool)
             .ok_or_else(|| cx.schema(&f("train"), "missing or not a boolean"))?;
+        if let Some(pw) = &pathway {
+            let flag = |k: &str| st.get(k).and_then(Value::as_bool).unwrap_or(true);
+            pw.set_training(flag("train_B"), flag("train_PI"));
+        }
         sim.step(&x.map(T::c), &y.map(T::c), train)
             .map_err(|source| ReplayError::Core {
                 path: path.to_string(),
@@ -436,6 +458,24 @@ pub fn replay_value<T: Real>(
                 normwise_error(sim.network().biases.as_slice(), &rb, tol),
                 k,
             );
+        }
+        if let Some(pw) = &pathway {
+            for (field, got) in [("W_B", pw.w_b()), ("W_PI", pw.w_pi())] {
+                if let Some(v) = st.get(field) {
+                    let r = cx.square(v, &f(field), n)?;
+                    record(field, normwise_error(got.as_slice(), r.as_slice(), tol), k);
+                }
+            }
+            for (field, got) in [("u_I", pw.u_i()), ("udot_I", pw.udot_i())] {
+                if let Some(v) = st.get(field) {
+                    let r = broadcast(cx.samples(v, &f(field), n)?, bsz, &cx, &f(field))?;
+                    record(field, normwise_error(got.as_slice(), r.as_slice(), tol), k);
+                }
+            }
+            if let Some(v) = st.get("b_I") {
+                let r = cx.vec(v, &f("b_I"))?;
+                record("b_I", normwise_error(pw.b_i().as_slice(), &r, tol), k);
+            }
         }
     }
     let name = root

@@ -1,7 +1,7 @@
 //! Golden parity: every trajectory fixture of `shared/golden` replayed from its initial state
 //! stays within 1e-9 normwise relative error at every step for u, u̇, W and b.
 
-use lagrange_experiments::{ReplayError, golden_dir, replay_file};
+use lagrange_experiments::{golden_dir, replay_file};
 use std::path::PathBuf;
 
 fn fixtures() -> Option<Vec<PathBuf>> {
@@ -54,16 +54,13 @@ fn every_trajectory_fixture_matches_the_reference_to_1e_9() {
                 );
                 replayed += 1;
             }
-            Err(ReplayError::Unsupported { reason, .. }) if name.contains("interneurons") => {
-                eprintln!("{name}: waits for lagrange-circuits ({reason})");
-            }
             Err(e) => panic!("{name}: {e}"),
         }
     }
     assert_eq!(
         replayed,
-        files.len() - 2,
-        "all but the two interneuron fixtures must replay"
+        files.len(),
+        "every trajectory fixture must replay"
     );
 }
 
