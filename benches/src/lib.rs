@@ -91,7 +91,7 @@ fn build<T: Real>(
     }
 }
 
-/// iEEG layered-recurrent net [0, 40, 100, 56], sigmoid, B = 1, exact (LU), training.
+/// iEEG layered-recurrent net [0, 40, 100, 56], sigmoid, B = 1, exact (Cholesky, LU fallback), training.
 pub fn ieeg_layered() -> Workload<f64> {
     let layers = [0, 40, 100, 56];
     let net = network(
@@ -104,14 +104,14 @@ pub fn ieeg_layered() -> Workload<f64> {
     let n = 196.0f64;
     let cfg = ModelConfig {
         activation: Activation::Sigmoid,
-        solver: Solver::Lu,
+        solver: Solver::Cholesky,
         lr_weights: 1e-3,
         ..Default::default()
     };
     build(net, cfg, 1, 0.1, n * n * n / 3.0 * 2.0 + 12.0 * 19200.0)
 }
 
-/// iEEG fully recurrent net [0, 40, 56], sigmoid, B = 1, exact (LU), training.
+/// iEEG fully recurrent net [0, 40, 56], sigmoid, B = 1, exact (Cholesky, LU fallback), training.
 pub fn ieeg_recurrent() -> Workload<f64> {
     let layers = [0, 40, 56];
     let net = network(
@@ -124,7 +124,7 @@ pub fn ieeg_recurrent() -> Workload<f64> {
     let n = 96.0f64;
     let cfg = ModelConfig {
         activation: Activation::Sigmoid,
-        solver: Solver::Lu,
+        solver: Solver::Cholesky,
         lr_weights: 1e-3,
         ..Default::default()
     };

@@ -120,3 +120,41 @@ pub(crate) fn backward_acc_with<T: Real>(
         );
     }
 }
+
+/// `out += alpha · op(B) · x` over all projections accepted by `keep`, where B is W (`mats =
+/// None`) or the per-projection matrices `mats`, and op is the identity (`transpose = false`,
+/// out[post] += B x[pre]) or the transpose (out[pre] += Bᵀ x[post]). Columns are split into the
+/// fixed chunks of [`chunk_cols`] and processed in parallel; one chunk runs inline.
+pub(crate) fn par_product<T: Real>(
+    net: &Network<T>,
+    mats: Option<&[DMatrix<T>]>,
+    transpose: bool,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
+    alpha: T,
+    x: &DMatrix<T>,
+    out: &mut DMatrix<T>,
+) {
+    let (n, b) = out.shape();
+    let ncol = chunk_cols(b);
+    let run = |c0: usize, o: MatMut<'_, T>| {
+        let xs = mref(x).subcols(c0, o.ncols());
+        match (mats, transpose) {
+            (None, false) => forward_acc(net, keep, alpha, xs, o),
+            (None, true) => backward_acc(net, keep, alpha, xs, o),
+            (Some(m), false) => forward_acc_with(net, m, alpha, xs, o),
+            (Some(m), true) => backward_acc_with(net, m, alpha, xs, o),
+        }
+    };
+    if b <= ncol || n == 0 {
+        run(0, mmut(out));
+    } else {
+        use rayon::prelude::*;
+        out.as_mut_slice()
+            .par_chunks_mut(ncol * n)
+            .enumerate()
+            .for_each(|(k, ch)| {
+                let nc = ch.len() / n;
+                run(k * ncol, MatMut::from_column_major_slice_mut(ch, n, nc));
+            });
+    }
+}

@@ -4,9 +4,7 @@
 use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
-use crate::ops::{
-    backward_acc, backward_acc_with, chunk_cols, forward_acc, forward_acc_with, mmut, mref,
-};
+use crate::ops::{chunk_cols, mmut, mref, par_product};
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
@@ -86,6 +84,16 @@ struct Slot<T: Real> {
     mem: MemBuffer,
 }
 
+/// Scratch of one column chunk of the structured solver.
+struct ChunkScratch<T: Real> {
+    shape: (usize, usize, usize, usize),
+    sigma: Vec<T>,
+    tmp: Vec<T>,
+    dz: Vec<T>,
+    kmat: faer::Mat<T>,
+    y: Vec<T>,
+}
+
 #[derive(Default)]
 struct Workspace<T: Real> {
     batch: usize,
@@ -111,9 +119,10 @@ struct Workspace<T: Real> {
     train: bool,
     // structured solver
     nudged: Vec<usize>,
-    sigma: DMatrix<T>,
+    chunks: Vec<ChunkScratch<T>>,
     // dense solver
     wdense: DMatrix<T>,
+    wdense_t: DMatrix<T>,
     gram: DMatrix<T>,
     slots: Vec<Slot<T>>,
 }
@@ -332,7 +341,7 @@ impl<T: Real> Simulator<T> {
             ws.p = z();
             ws.udot = z();
             ws.slots.clear();
-            ws.sigma = DMatrix::zeros(0, 0);
+            ws.chunks.clear();
         }
         if ws.wdot.len() != self.network.projections().len() {
             ws.wdot = self
@@ -347,10 +356,9 @@ impl<T: Real> Simulator<T> {
             InputMode::Clamped => self.network.layers().n_inputs(),
             InputMode::Dynamic => 0,
         };
-        let nudged: Vec<usize> = (f0..n).filter(|&i| self.beta[i] != T::c(0.0)).collect();
-        if nudged != ws.nudged || ws.sigma.ncols() != nudged.len() * b {
-            ws.sigma = DMatrix::zeros(n, nudged.len() * b);
-            ws.nudged = nudged;
+        let is_nudged = |i: &usize| self.beta[*i] != T::c(0.0);
+        if !ws.nudged.iter().copied().eq((f0..n).filter(is_nudged)) {
+            ws.nudged = (f0..n).filter(is_nudged).collect();
         }
     }
 
@@ -522,30 +530,25 @@ impl<T: Real> Simulator<T> {
             });
         // v = W r̄ + b + pad(x); ε = u − v
         let bias = &self.network.biases;
-        for c in 0..b {
+        for (v, x) in
+            ws.v.as_mut_slice()
+                .chunks_mut(n)
+                .zip(ws.xpad.as_slice().chunks(n))
+        {
             for r in 0..n {
-                ws.v[(r, c)] = ws.xpad[(r, c)] + bias[r];
+                v[r] = x[r] + bias[r];
             }
         }
         let net = &self.network;
-        let ncol = chunk_cols(b);
-        {
-            let rbar = &ws.rbar;
-            ws.v.as_mut_slice()
-                .par_chunks_mut(ncol * n)
-                .enumerate()
-                .for_each(|(k, chunk)| {
-                    let nc = chunk.len() / n;
-                    let out = faer::MatMut::from_column_major_slice_mut(chunk, n, nc);
-                    forward_acc(
-                        net,
-                        |_, _| true,
-                        T::c(1.0),
-                        mref(rbar).subcols(k * ncol, nc),
-                        out,
-                    );
-                });
-        }
+        par_product(
+            net,
+            None,
+            false,
+            &|_, _| true,
+            T::c(1.0),
+            &ws.rbar,
+            &mut ws.v,
+        );
         for ((e, &u), &v) in ws.eps.iter_mut().zip(self.state.u.iter()).zip(ws.v.iter()) {
             *e = u - v;
         }
@@ -564,30 +567,34 @@ impl<T: Real> Simulator<T> {
             let cols = wd.ncols();
             let eps = mref(&ws.eps).subrows(op, rows);
             let rb = mref(&ws.rbar).subrows(oq, cols);
-            // row chunks: each output row is one full-length reduction over the batch
-            let rch = rows.div_ceil(4).max(1);
-            let mut wdm = mmut(wd);
-            let mut parts = Vec::with_capacity(4);
-            let mut rest = wdm.rb_mut();
-            let mut r0 = 0;
-            while r0 < rows {
-                let take = rch.min(rows - r0);
-                let (top, bot) = rest.split_at_row_mut(take);
-                parts.push((r0, top));
-                rest = bot;
-                r0 += take;
-            }
-            parts.into_par_iter().for_each(|(r0, part)| {
-                let take = part.nrows();
+            // column chunks of Ẇ (contiguous): every entry is one full-length reduction over the
+            // batch, so the result does not depend on the number of threads
+            let cch = cols.div_ceil(4).max(1);
+            let run = |c0: usize, part: faer::MatMut<'_, T>| {
+                let nc = part.ncols();
                 matmul(
                     part,
                     Accum::Replace,
-                    eps.subrows(r0, take),
-                    rb.transpose(),
+                    eps,
+                    rb.subrows(c0, nc).transpose(),
                     scale,
                     Par::Seq,
                 );
-            });
+            };
+            if rows * cols * b < 1 << 16 {
+                run(0, mmut(wd));
+            } else {
+                wd.as_mut_slice()
+                    .par_chunks_mut(cch * rows)
+                    .enumerate()
+                    .for_each(|(k, ch)| {
+                        let nc = ch.len() / rows;
+                        run(
+                            k * cch,
+                            faer::MatMut::from_column_major_slice_mut(ch, rows, nc),
+                        );
+                    });
+            }
             wd.component_mul_assign(&p.mask);
             if let Some(c) = self.config.clip_weight_derivative {
                 let c = T::c(c);
@@ -631,24 +638,16 @@ impl<T: Real> Simulator<T> {
             }
             self.ws.ea = ea;
         } else {
+            let k0 = self.clamped_skip();
             let ws = &mut self.ws;
             ws.ea.fill(zero);
-            let eps = &ws.eps;
-            ws.ea
-                .as_mut_slice()
-                .par_chunks_mut(ncol * n)
-                .enumerate()
-                .for_each(|(k, chunk)| {
-                    let nc = chunk.len() / n;
-                    let out = faer::MatMut::from_column_major_slice_mut(chunk, n, nc);
-                    backward_acc(
-                        net,
-                        |_, _| true,
-                        T::c(1.0),
-                        mref(eps).subcols(k * ncol, nc),
-                        out,
-                    );
-                });
+            // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0
+            let needed =
+                self.config.method != Method::Exact || !self.config.activation.has_zero_curvature();
+            if needed {
+                let keep = move |_post: usize, pre: usize| pre >= k0;
+                par_product(net, None, true, &keep, T::c(1.0), &ws.eps, &mut ws.ea);
+            }
         }
         self.ws.train = train;
         Ok(())
@@ -665,73 +664,83 @@ impl<T: Real> Simulator<T> {
             T::c(1.0)
         };
         let zero = T::c(0.0);
-        let ncol = chunk_cols(b);
+        let k0 = self.clamped_skip();
         let net = &self.network;
         let ws = &mut self.ws;
-        // q = τ(pad(ẋ) + Ẇ r̄ + ḃ)  (tmp), s = ε − q (tmp)
-        for c in 0..b {
+        let bdot = ws.bdot.as_slice();
+        // q = τ(pad(ẋ) + Ẇ r̄ + ḃ)  (tmp)
+        for (t, x) in ws
+            .tmp
+            .as_mut_slice()
+            .chunks_mut(n)
+            .zip(ws.xdot.as_slice().chunks(n))
+        {
             for r in 0..n {
-                ws.tmp[(r, c)] = tau * (ws.xdot[(r, c)] + ws.bdot[r]);
+                t[r] = tau * (x[r] + bdot[r]);
             }
         }
         if ws.has_wdot {
-            let (rbar, wdot) = (&ws.rbar, &ws.wdot);
-            ws.tmp
-                .as_mut_slice()
-                .par_chunks_mut(ncol * n)
-                .enumerate()
-                .for_each(|(k, chunk)| {
-                    let nc = chunk.len() / n;
-                    let out = faer::MatMut::from_column_major_slice_mut(chunk, n, nc);
-                    forward_acc_with(net, wdot, tau, mref(rbar).subcols(k * ncol, nc), out);
-                });
+            par_product(
+                net,
+                Some(&ws.wdot),
+                false,
+                &|_, _| true,
+                tau,
+                &ws.rbar,
+                &mut ws.tmp,
+            );
         }
+        let beta = self.beta.as_slice();
+        let u = self.state.u.as_slice();
         if self.pathway.is_none() {
-            // g = −s + ρ′⊙(Wᵀ s) + τ ρ′⊙(Ẇᵀ ε) + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
+            // s = ε − q (tmp); tmp2 = Wᵀ s + τ Ẇᵀ ε (rows of clamped inputs are not needed)
             for (t, &e) in ws.tmp.iter_mut().zip(ws.eps.iter()) {
                 *t = e - *t;
             }
             ws.tmp2.fill(zero);
-            let (s, eps, wdot, has) = (&ws.tmp, &ws.eps, &ws.wdot, ws.has_wdot);
-            ws.tmp2
-                .as_mut_slice()
-                .par_chunks_mut(ncol * n)
-                .enumerate()
-                .for_each(|(k, chunk)| {
-                    let nc = chunk.len() / n;
-                    let mut out = faer::MatMut::from_column_major_slice_mut(chunk, n, nc);
-                    backward_acc(
-                        net,
-                        |_, _| true,
-                        T::c(1.0),
-                        mref(s).subcols(k * ncol, nc),
-                        out.rb_mut(),
-                    );
-                    if has {
-                        backward_acc_with(net, wdot, tau, mref(eps).subcols(k * ncol, nc), out);
-                    }
-                });
+            let keep = move |_post: usize, pre: usize| pre >= k0;
+            par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
+            if ws.has_wdot {
+                par_product(net, Some(&ws.wdot), true, &keep, tau, &ws.eps, &mut ws.tmp2);
+            }
+            // g = −s + ρ′⊙tmp2 + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
             for c in 0..b {
+                let s = c * n..(c + 1) * n;
+                let g = &mut ws.g.as_mut_slice()[s.clone()];
+                let (t, t2, d) = (
+                    &ws.tmp.as_slice()[s.clone()],
+                    &ws.tmp2.as_slice()[s.clone()],
+                    &ws.d.as_slice()[s.clone()],
+                );
+                let (y, yd, uu) = (
+                    &ws.yhat.as_slice()[s.clone()],
+                    &ws.ydot.as_slice()[s.clone()],
+                    &u[s],
+                );
                 for r in 0..n {
-                    let beta = self.beta[r];
-                    let u = self.state.u[(r, c)];
-                    ws.g[(r, c)] = (-ws.tmp[(r, c)]
-                        + ws.d[(r, c)] * ws.tmp2[(r, c)]
-                        + (c_b - tau) * ws.bdot[r]
-                        + beta * (ws.yhat[(r, c)] - u + tau * ws.ydot[(r, c)]))
+                    g[r] = (-t[r]
+                        + d[r] * t2[r]
+                        + (c_b - tau) * bdot[r]
+                        + beta[r] * (y[r] - uu[r] + tau * yd[r]))
                         / tau;
                 }
             }
         } else {
             // g = −ε + τ pad(ẋ) + τ Ẇ r̄ + c_b ḃ + β̂⊙(ŷ − u + τŷ̇) + q_pathway
             for c in 0..b {
+                let s = c * n..(c + 1) * n;
+                let g = &mut ws.g.as_mut_slice()[s.clone()];
+                let (t, e) = (&ws.tmp.as_slice()[s.clone()], &ws.eps.as_slice()[s.clone()]);
+                let (y, yd, uu) = (
+                    &ws.yhat.as_slice()[s.clone()],
+                    &ws.ydot.as_slice()[s.clone()],
+                    &u[s],
+                );
                 for r in 0..n {
-                    let beta = self.beta[r];
-                    let u = self.state.u[(r, c)];
-                    ws.g[(r, c)] = -ws.eps[(r, c)]
-                        + ws.tmp[(r, c)]
-                        + (c_b - tau) * ws.bdot[r]
-                        + beta * (ws.yhat[(r, c)] - u + tau * ws.ydot[(r, c)]);
+                    g[r] = -e[r]
+                        + t[r]
+                        + (c_b - tau) * bdot[r]
+                        + beta[r] * (y[r] - uu[r] + tau * yd[r]);
                 }
             }
             let mut g = std::mem::take(&mut self.ws.g);
@@ -743,10 +752,22 @@ impl<T: Real> Simulator<T> {
         }
         let ws = &mut self.ws;
         for c in 0..b {
+            let s = c * n..(c + 1) * n;
+            let dl = &mut ws.delta.as_mut_slice()[s.clone()];
+            let (dd, ea) = (&ws.dd.as_slice()[s.clone()], &ws.ea.as_slice()[s]);
             for r in 0..n {
-                ws.delta[(r, c)] = self.beta[r] - ws.dd[(r, c)] * ws.ea[(r, c)];
+                dl[r] = beta[r] - dd[r] * ea[r];
             }
         }
+    }
+
+    /// First layer whose incoming back-projected products are needed: 1 when the exact method
+    /// clamps the input layer with the built-in pathway (the input rows of e_A and Wᵀs are never
+    /// read then), else 0.
+    fn clamped_skip(&self) -> usize {
+        let clamped =
+            self.config.inputs == InputMode::Clamped && self.network.layers().n_inputs() > 0;
+        usize::from(clamped && self.pathway.is_none() && self.config.method == Method::Exact)
     }
 
     /// Exact solve of H u̇ = g into `ws.udot`. Returns (fallbacks, structured).
@@ -784,8 +805,6 @@ impl<T: Real> Simulator<T> {
 
     /// tmp = M x with x = ws.udot (nonzero on the clamped rows only), using the built-in pathway.
     fn apply_m_into_tmp(&mut self) {
-        let n = self.network.n();
-        let b = self.state.batch();
         let net = &self.network;
         let ws = &mut self.ws;
         // p = d ⊙ x ; tmp2 = x − W p (= A x)
@@ -793,196 +812,224 @@ impl<T: Real> Simulator<T> {
             *p = d * x;
         }
         ws.tmp2.copy_from(&ws.udot);
-        forward_acc(
+        par_product(
             net,
-            |_, _| true,
+            None,
+            false,
+            &|_, _| true,
             T::c(-1.0),
-            mref(&ws.p),
-            mmut(&mut ws.tmp2),
+            &ws.p,
+            &mut ws.tmp2,
         );
         // tmp = tmp2 − d ⊙ (Wᵀ tmp2) + Δ ⊙ x
         ws.tmp.fill(T::c(0.0));
-        backward_acc(
+        par_product(
             net,
-            |_, _| true,
+            None,
+            true,
+            &|_, _| true,
             T::c(1.0),
-            mref(&ws.tmp2),
-            mmut(&mut ws.tmp),
+            &ws.tmp2,
+            &mut ws.tmp,
         );
-        for c in 0..b {
-            for r in 0..n {
-                ws.tmp[(r, c)] = ws.tmp2[(r, c)] - ws.d[(r, c)] * ws.tmp[(r, c)]
-                    + ws.delta[(r, c)] * ws.udot[(r, c)];
-            }
+        for i in 0..ws.tmp.len() {
+            ws.tmp[i] = ws.tmp2[i] - ws.d[i] * ws.tmp[i] + ws.delta[i] * ws.udot[i];
         }
     }
 
     /// Structured exact solve for feed-forward nets with ρ″ ≡ 0 (spec §16.3 item 4):
     /// M = A_FFᵀ A_FF + Pᵀ diag(β̂_S) P with A = I − W D unit block-lower-triangular, solved by
-    /// block back/forward substitution and a Woodbury correction of rank |S| (nudged neurons).
+    /// block back/forward substitution and a Woodbury correction of rank |S| (nudged neurons):
+    /// w = A⁻ᵀ r, Σ = A⁻ᵀ Pᵀ, K = I + √β ΣᵀΣ √β, u̇ = A⁻¹ (w − Σ √β K⁻¹ √β Σᵀ w).
     fn solve_structured(&mut self, f0: usize) {
         let n = self.network.n();
         let b = self.state.batch();
         let net = &self.network;
         let layers = net.layers();
-        let k0 = if f0 > 0 { 1 } else { 0 };
+        let k0 = usize::from(f0 > 0);
         let keep = move |post: usize, pre: usize| post >= k0 && pre >= k0;
         let ns = self.ws.nudged.len();
         let ncol = chunk_cols(b);
         let nl = layers.len();
+        let max_layer = layers.sizes().iter().copied().max().unwrap_or(0);
+        let nchunks = b.div_ceil(ncol);
         let ws = &mut self.ws;
+        // per-chunk scratch, (re)allocated only when the shapes change
+        let need = (
+            n * ns * ncol,
+            max_layer * (ns.max(1) * ncol),
+            max_layer * ncol,
+            ns,
+        );
+        if ws.chunks.len() != nchunks || ws.chunks.first().is_some_and(|c| c.shape != need) {
+            ws.chunks = (0..nchunks)
+                .map(|_| ChunkScratch {
+                    shape: need,
+                    sigma: vec![T::c(0.0); need.0],
+                    tmp: vec![T::c(0.0); need.1],
+                    dz: vec![T::c(0.0); need.2],
+                    kmat: faer::Mat::zeros(ns, ns),
+                    y: vec![T::c(0.0); ns],
+                })
+                .collect();
+        }
         let (d, beta, nudged) = (&ws.d, &self.beta, &ws.nudged);
-        let sig_chunk = (ncol * ns * n).max(1);
-        let mut sig_chunks: Vec<&mut [T]> = if ns > 0 {
-            ws.sigma.as_mut_slice().chunks_mut(sig_chunk).collect()
-        } else {
-            Vec::new()
-        };
-        sig_chunks.resize_with(b.div_ceil(ncol), Default::default);
-        // w = g (rows F); solved in place chunk by chunk.
-        ws.g.as_mut_slice()
-            .par_chunks_mut(ncol * n)
-            .zip(ws.udot.as_mut_slice().par_chunks_mut(ncol * n))
-            .zip(sig_chunks.into_par_iter())
-            .enumerate()
-            .for_each(|(k, ((gch, uch), sch))| {
-                let nc = gch.len() / n;
-                let c0 = k * ncol;
-                let dch = mref(d).subcols(c0, nc);
-                // backward substitution A_FFᵀ w = r for an N×m block whose column j belongs to sample s(j)
-                let backward = |mut x: faer::MatMut<'_, T>, sample_of: &dyn Fn(usize) -> usize| {
-                    for kl in (k0..nl).rev() {
-                        let (o, sz) = (layers.offset(kl), layers.size(kl));
-                        if sz == 0 {
-                            continue;
-                        }
-                        // x_k += d_k ⊙ Σ_{p.pre = k} W_pᵀ x_post  (post > k are final)
-                        let mut acc_needed = false;
-                        for p in net.projections() {
-                            if p.pre == kl && keep(p.post, p.pre) {
-                                acc_needed = true;
-                            }
-                        }
-                        if !acc_needed {
-                            continue;
-                        }
-                        let m = x.ncols();
-                        let mut tmp = faer::Mat::<T>::zeros(sz, m);
-                        for p in net.projections() {
-                            if p.pre == kl && keep(p.post, p.pre) {
-                                matmul(
-                                    tmp.as_mut(),
-                                    Accum::Add,
-                                    mref(&p.weights).transpose(),
-                                    x.rb().subrows(layers.offset(p.post), layers.size(p.post)),
-                                    T::c(1.0),
-                                    Par::Seq,
-                                );
-                            }
-                        }
-                        for j in 0..m {
-                            let s = sample_of(j);
-                            for i in 0..sz {
-                                let v = x[(o + i, j)] + dch[(o + i, s)] * tmp[(i, j)];
-                                x[(o + i, j)] = v;
-                            }
-                        }
-                    }
-                };
-                let mut w = faer::MatMut::from_column_major_slice_mut(gch, n, nc);
-                // Woodbury factors: Σ = A_FF⁻ᵀ [e_s], one block of ns columns per sample
-                if ns > 0 {
-                    let mut sig = faer::MatMut::from_column_major_slice_mut(
-                        &mut sch[..ns * nc * n],
-                        n,
-                        ns * nc,
-                    );
-                    sig.fill(T::c(0.0));
-                    for s in 0..nc {
-                        for (j, &i) in nudged.iter().enumerate() {
-                            sig[(i, s * ns + j)] = T::c(1.0);
-                        }
-                    }
-                    backward(sig.rb_mut(), &|j| j / ns);
-                }
-                backward(w.rb_mut(), &|j| j);
-                if ns > 0 {
-                    let sig =
-                        faer::MatRef::from_column_major_slice(&sch[..ns * nc * n], n, ns * nc);
-                    let mut kmat = faer::Mat::<T>::zeros(ns, ns);
-                    let mut y = vec![T::c(0.0); ns];
-                    for s in 0..nc {
-                        let sb = sig.subcols(s * ns, ns).subrows(f0, n - f0);
-                        // K = I + √β Σᵀ Σ √β ; y = Σᵀ w
-                        matmul(
-                            kmat.as_mut(),
-                            Accum::Replace,
-                            sb.transpose(),
-                            sb,
-                            T::c(1.0),
-                            Par::Seq,
-                        );
-                        for a in 0..ns {
-                            let ba = beta[nudged[a]].sqrt_();
-                            for c in 0..ns {
-                                kmat[(a, c)] = ba * kmat[(a, c)] * beta[nudged[c]].sqrt_();
-                            }
-                            kmat[(a, a)] += T::c(1.0);
-                            let mut acc = T::c(0.0);
-                            for i in f0..n {
-                                acc += sig[(i, s * ns + a)] * w[(i, s)];
-                            }
-                            y[a] = acc * ba;
-                        }
-                        small_cholesky_solve(&mut kmat, &mut y);
-                        // w −= Σ √β y
-                        for a in 0..ns {
-                            let ca = y[a] * beta[nudged[a]].sqrt_();
-                            for i in f0..n {
-                                w[(i, s)] -= sig[(i, s * ns + a)] * ca;
-                            }
-                        }
-                    }
-                }
-                // forward substitution A_FF z = w
-                for kl in k0..nl {
+        let body = |k: usize, gch: &mut [T], uch: &mut [T], scr: &mut ChunkScratch<T>| {
+            let nc = gch.len() / n;
+            let c0 = k * ncol;
+            let dch = mref(d).subcols(c0, nc);
+            let ChunkScratch {
+                sigma,
+                tmp,
+                dz,
+                kmat,
+                y,
+                ..
+            } = scr;
+            // backward substitution A_FFᵀ x = rhs in place, for an N×m block whose column j
+            // belongs to sample sample_of(j): x_k += ρ′_k ⊙ Σ_{p.pre = k} W_pᵀ x_post
+            let mut backward = |mut x: faer::MatMut<'_, T>, per_sample: usize| {
+                let m = x.ncols();
+                for kl in (k0..nl).rev() {
                     let (o, sz) = (layers.offset(kl), layers.size(kl));
-                    for p in net.projections() {
-                        if p.post != kl || !keep(p.post, p.pre) {
-                            continue;
-                        }
-                        let (oq, nq) = (layers.offset(p.pre), layers.size(p.pre));
-                        let mut dz = faer::Mat::<T>::zeros(nq, nc);
-                        for j in 0..nc {
-                            for i in 0..nq {
-                                dz[(i, j)] = dch[(oq + i, j)] * w[(oq + i, j)];
-                            }
-                        }
+                    if sz == 0
+                        || !net
+                            .projections()
+                            .iter()
+                            .any(|p| p.pre == kl && keep(p.post, p.pre))
+                    {
+                        continue;
+                    }
+                    let mut acc =
+                        faer::MatMut::from_column_major_slice_mut(&mut tmp[..sz * m], sz, m);
+                    acc.fill(T::c(0.0));
+                    for p in net
+                        .projections()
+                        .iter()
+                        .filter(|p| p.pre == kl && keep(p.post, p.pre))
+                    {
                         matmul(
-                            w.rb_mut().subrows_mut(o, sz),
+                            acc.rb_mut(),
                             Accum::Add,
-                            mref(&p.weights),
-                            dz.as_ref(),
+                            mref(&p.weights).transpose(),
+                            x.rb().subrows(layers.offset(p.post), layers.size(p.post)),
                             T::c(1.0),
                             Par::Seq,
                         );
                     }
-                }
-                // u̇_F = z
-                for j in 0..nc {
-                    for i in f0..n {
-                        uch[j * n + i] = w[(i, j)];
+                    for j in 0..m {
+                        let s = j / per_sample;
+                        for i in 0..sz {
+                            x[(o + i, j)] += dch[(o + i, s)] * acc[(i, j)];
+                        }
                     }
                 }
-            });
+            };
+            let mut w = faer::MatMut::from_column_major_slice_mut(gch, n, nc);
+            if ns > 0 {
+                let mut sig = faer::MatMut::from_column_major_slice_mut(
+                    &mut sigma[..n * ns * nc],
+                    n,
+                    ns * nc,
+                );
+                sig.fill(T::c(0.0));
+                for s in 0..nc {
+                    for (j, &i) in nudged.iter().enumerate() {
+                        sig[(i, s * ns + j)] = T::c(1.0);
+                    }
+                }
+                backward(sig.rb_mut(), ns);
+            }
+            backward(w.rb_mut(), 1);
+            if ns > 0 {
+                let sig = faer::MatRef::from_column_major_slice(&sigma[..n * ns * nc], n, ns * nc);
+                for s in 0..nc {
+                    let sb = sig.subcols(s * ns, ns).subrows(f0, n - f0);
+                    // K = I + √β Σᵀ Σ √β ; y = √β Σᵀ w
+                    matmul(
+                        kmat.as_mut(),
+                        Accum::Replace,
+                        sb.transpose(),
+                        sb,
+                        T::c(1.0),
+                        Par::Seq,
+                    );
+                    for a in 0..ns {
+                        let ba = beta[nudged[a]].sqrt_();
+                        for c in 0..ns {
+                            kmat[(a, c)] = ba * kmat[(a, c)] * beta[nudged[c]].sqrt_();
+                        }
+                        kmat[(a, a)] += T::c(1.0);
+                        let mut acc = T::c(0.0);
+                        for i in f0..n {
+                            acc += sig[(i, s * ns + a)] * w[(i, s)];
+                        }
+                        y[a] = acc * ba;
+                    }
+                    small_cholesky_solve(kmat, y);
+                    // w −= Σ √β K⁻¹ y
+                    for a in 0..ns {
+                        let ca = y[a] * beta[nudged[a]].sqrt_();
+                        for i in f0..n {
+                            w[(i, s)] -= sig[(i, s * ns + a)] * ca;
+                        }
+                    }
+                }
+            }
+            // forward substitution A_FF z = w: z_k += Σ_{p.post = k} W_p (ρ′ ⊙ z_pre)
+            for kl in k0..nl {
+                let (o, sz) = (layers.offset(kl), layers.size(kl));
+                for p in net
+                    .projections()
+                    .iter()
+                    .filter(|p| p.post == kl && keep(p.post, p.pre))
+                {
+                    let (oq, nq) = (layers.offset(p.pre), layers.size(p.pre));
+                    let mut dzm =
+                        faer::MatMut::from_column_major_slice_mut(&mut dz[..nq * nc], nq, nc);
+                    for j in 0..nc {
+                        for i in 0..nq {
+                            dzm[(i, j)] = dch[(oq + i, j)] * w[(oq + i, j)];
+                        }
+                    }
+                    matmul(
+                        w.rb_mut().subrows_mut(o, sz),
+                        Accum::Add,
+                        mref(&p.weights),
+                        dzm.rb(),
+                        T::c(1.0),
+                        Par::Seq,
+                    );
+                }
+            }
+            for j in 0..nc {
+                uch[j * n + f0..(j + 1) * n].copy_from_slice(&gch[j * n + f0..(j + 1) * n]);
+            }
+        };
+        if nchunks == 1 {
+            body(
+                0,
+                ws.g.as_mut_slice(),
+                ws.udot.as_mut_slice(),
+                &mut ws.chunks[0],
+            );
+        } else {
+            ws.g.as_mut_slice()
+                .par_chunks_mut(ncol * n)
+                .zip(ws.udot.as_mut_slice().par_chunks_mut(ncol * n))
+                .zip(ws.chunks.par_iter_mut())
+                .enumerate()
+                .for_each(|(k, ((gch, uch), scr))| body(k, gch, uch, scr));
+        }
     }
 
-    /// W (dense) and G = WᵀW, shared by all samples of the step.
+    /// W and Wᵀ (dense) and G = WᵀW, shared by all samples of the step.
     fn dense_prepare_shared(&mut self) {
         let n = self.network.n();
         let ws = &mut self.ws;
         if ws.wdense.nrows() != n {
             ws.wdense = DMatrix::zeros(n, n);
+            ws.wdense_t = DMatrix::zeros(n, n);
             ws.gram = DMatrix::zeros(n, n);
         }
         let l = self.network.layers();
@@ -992,12 +1039,15 @@ impl<T: Real> Simulator<T> {
                 .view_mut((l.offset(p.post), l.offset(p.pre)), p.weights.shape())
                 .copy_from(&p.weights);
         }
+        ws.wdense.transpose_to(&mut ws.wdense_t);
         if self.pathway.is_none() {
+            // G_ij = Σ_k W_kiᵀ W_kj over projections sharing a postsynaptic layer; blocks with
+            // pre_i <= pre_j are computed, the others mirrored (G is symmetric).
             ws.gram.fill(T::c(0.0));
             let ps = self.network.projections();
             for p in ps {
                 for q in ps {
-                    if p.post != q.post {
+                    if p.post != q.post || p.pre > q.pre {
                         continue;
                     }
                     let mut gv = mmut(&mut ws.gram);
@@ -1017,6 +1067,19 @@ impl<T: Real> Simulator<T> {
                     );
                 }
             }
+            for (pi, qi) in ps
+                .iter()
+                .flat_map(|p| ps.iter().map(move |q| (p.pre, q.pre)))
+            {
+                if pi < qi {
+                    let (oi, oj, ni, nj) = (l.offset(pi), l.offset(qi), l.size(pi), l.size(qi));
+                    for j in 0..nj {
+                        for i in 0..ni {
+                            ws.gram[(oj + j, oi + i)] = ws.gram[(oi + i, oj + j)];
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -1024,19 +1087,30 @@ impl<T: Real> Simulator<T> {
     fn assemble_dense(&self, c: usize, h: &mut DMatrix<T>) {
         let n = self.network.n();
         let ws = &self.ws;
-        let d = ws.d.column(c);
-        let w = &ws.wdense;
+        let d = &ws.d.as_slice()[c * n..(c + 1) * n];
+        let w = ws.wdense.as_slice();
+        let wt = ws.wdense_t.as_slice();
+        let hs = h.as_mut_slice();
         if self.pathway.is_none() {
-            let g = &ws.gram;
+            let g = ws.gram.as_slice();
             for j in 0..n {
+                let (hc, wc, wr, gc) = (
+                    &mut hs[j * n..(j + 1) * n],
+                    &w[j * n..(j + 1) * n],
+                    &wt[j * n..(j + 1) * n],
+                    &g[j * n..(j + 1) * n],
+                );
+                let dj = d[j];
                 for i in 0..n {
-                    h[(i, j)] = -w[(i, j)] * d[j] - d[i] * w[(j, i)] + d[i] * g[(i, j)] * d[j];
+                    hc[i] = -wc[i] * dj - d[i] * wr[i] + d[i] * gc[i] * dj;
                 }
             }
         } else {
             for j in 0..n {
+                let (hc, wc) = (&mut hs[j * n..(j + 1) * n], &w[j * n..(j + 1) * n]);
+                let dj = d[j];
                 for i in 0..n {
-                    h[(i, j)] = -w[(i, j)] * d[j];
+                    hc[i] = -wc[i] * dj;
                 }
             }
             if let Some(pw) = self.pathway.as_ref() {
@@ -1098,7 +1172,7 @@ impl<T: Real> Simulator<T> {
         let mut udot = std::mem::take(&mut self.ws.udot);
         let step = self.state.step;
         let this = &*self;
-        let results: Vec<Result<(u64, u64, u64), CoreError>> = slots
+        let results: Result<(u64, u64, u64), CoreError> = slots
             .par_iter_mut()
             .zip(udot.as_mut_slice().par_chunks_mut(ncol * n))
             .enumerate()
@@ -1120,8 +1194,11 @@ impl<T: Real> Simulator<T> {
                         continue;
                     }
                     let copy_m = |slot: &mut Slot<T>| {
-                        let sub = slot.full.view((f0, f0), (nf, nf)).clone_owned();
-                        slot.m.copy_from(&sub);
+                        let (full, m) = (slot.full.as_slice(), slot.m.as_mut_slice());
+                        for j in 0..nf {
+                            let o = (f0 + j) * n;
+                            m[j * nf..(j + 1) * nf].copy_from_slice(&full[o + f0..o + n]);
+                        }
                     };
                     copy_m(slot);
                     let mut solved = false;
@@ -1188,17 +1265,13 @@ impl<T: Real> Simulator<T> {
                 }
                 Ok(counts)
             })
-            .collect();
+            .try_reduce(|| (0, 0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1, a.2 + b.2)));
         self.ws.slots = slots;
         self.ws.udot = udot;
-        let mut fb = 0;
-        for r in results {
-            let (c, l, f) = r?;
-            self.stats.cholesky += c;
-            self.stats.lu += l;
-            self.stats.cholesky_fallbacks += f;
-            fb += f;
-        }
+        let (c, l, fb) = results?;
+        self.stats.cholesky += c;
+        self.stats.lu += l;
+        self.stats.cholesky_fallbacks += fb;
         if fb > 0 {
             tracing::debug!(
                 step = self.state.step,
@@ -1277,96 +1350,81 @@ impl<T: Real> Simulator<T> {
         let zero = T::c(0.0);
         let net = &self.network;
         let ws = &mut self.ws;
-        let u = &self.state.u;
-        let beta = &self.beta;
-        match formula {
-            PredictorFormula::Consistent | PredictorFormula::ReferenceBatched => {
-                let with_bdot = if formula == PredictorFormula::Consistent {
-                    T::c(1.0)
-                } else {
-                    zero
-                };
-                // t1 = W(d⊙p) (tmp); q' = Ẇ r̄ + ḃ + pad(ẋ) (tmp2)
-                for ((t, &d), &p) in ws.udot.iter_mut().zip(ws.d.iter()).zip(ws.p.iter()) {
-                    *t = d * p;
-                }
-                ws.tmp.fill(zero);
-                forward_acc(
-                    net,
-                    |_, _| true,
-                    T::c(1.0),
-                    mref(&ws.udot),
-                    mmut(&mut ws.tmp),
-                );
-                for c in 0..b {
-                    for r in 0..n {
-                        ws.tmp2[(r, c)] = ws.xdot[(r, c)] + with_bdot * ws.bdot[r];
-                    }
-                }
-                if ws.has_wdot {
-                    forward_acc_with(net, &ws.wdot, T::c(1.0), mref(&ws.rbar), mmut(&mut ws.tmp2));
-                }
-                // h = p − t1 − q' (udot as scratch); t2 = Wᵀ h + Ẇᵀ ε (g as scratch)
-                for i in 0..n * b {
-                    ws.udot[i] = ws.p[i] - ws.tmp[i] - ws.tmp2[i];
-                }
-                ws.g.fill(zero);
-                backward_acc(net, |_, _| true, T::c(1.0), mref(&ws.udot), mmut(&mut ws.g));
-                if ws.has_wdot {
-                    backward_acc_with(net, &ws.wdot, T::c(1.0), mref(&ws.eps), mmut(&mut ws.g));
-                }
-                for c in 0..b {
-                    for r in 0..n {
-                        let (d, dd, p) = (ws.d[(r, c)], ws.dd[(r, c)], ws.p[(r, c)]);
-                        let bt = beta[r];
-                        let f = -ws.eps[(r, c)]
-                            + tau * (ws.tmp[(r, c)] + ws.tmp2[(r, c)])
-                            + d * ws.ea[(r, c)]
-                            + bt * (ws.yhat[(r, c)] - u[(r, c)])
-                            + tau
-                                * (dd * p * ws.ea[(r, c)]
-                                    + d * ws.g[(r, c)]
-                                    + bt * (ws.ydot[(r, c)] - p));
-                        ws.udot[(r, c)] = f / tau;
-                    }
+        let u = self.state.u.as_slice();
+        let beta = self.beta.as_slice();
+        let all = |_: usize, _: usize| true;
+        // t1 = W(d⊙p) (tmp)
+        for ((t, &d), &p) in ws.udot.iter_mut().zip(ws.d.iter()).zip(ws.p.iter()) {
+            *t = d * p;
+        }
+        ws.tmp.fill(zero);
+        par_product(net, None, false, &all, T::c(1.0), &ws.udot, &mut ws.tmp);
+        let reference_single = formula == PredictorFormula::ReferenceSingle;
+        if !reference_single {
+            // q' = Ẇ r̄ + ḃ + pad(ẋ) (tmp2); E_b leaves ḃ out
+            let with_bdot = if formula == PredictorFormula::Consistent {
+                T::c(1.0)
+            } else {
+                zero
+            };
+            for (t2, x) in ws
+                .tmp2
+                .as_mut_slice()
+                .chunks_mut(n)
+                .zip(ws.xdot.as_slice().chunks(n))
+            {
+                for r in 0..n {
+                    t2[r] = x[r] + with_bdot * ws.bdot[r];
                 }
             }
-            PredictorFormula::ReferenceSingle => {
-                // a − u = −ε + τ W(d⊙p) + τ pad(ẋ); ε_s = d⊙e_A + β̂(ŷ−u) + τ[dd⊙p⊙e_A + d⊙Wᵀ(p − (W d)⊙p) + β̂(ŷ̇ − p)]
-                for ((t, &d), &p) in ws.udot.iter_mut().zip(ws.d.iter()).zip(ws.p.iter()) {
-                    *t = d * p;
-                }
-                ws.tmp.fill(zero);
-                forward_acc(
+            if ws.has_wdot {
+                par_product(
                     net,
-                    |_, _| true,
+                    Some(&ws.wdot),
+                    false,
+                    &all,
                     T::c(1.0),
-                    mref(&ws.udot),
-                    mmut(&mut ws.tmp),
+                    &ws.rbar,
+                    &mut ws.tmp2,
                 );
-                ws.tmp2.fill(zero);
-                forward_acc(net, |_, _| true, T::c(1.0), mref(&ws.d), mmut(&mut ws.tmp2));
-                for i in 0..n * b {
-                    ws.udot[i] = ws.p[i] - ws.tmp2[i] * ws.p[i];
-                }
-                ws.g.fill(zero);
-                backward_acc(net, |_, _| true, T::c(1.0), mref(&ws.udot), mmut(&mut ws.g));
-                for c in 0..b {
-                    for r in 0..n {
-                        let (d, dd, p) = (ws.d[(r, c)], ws.dd[(r, c)], ws.p[(r, c)]);
-                        let bt = beta[r];
-                        let f = -ws.eps[(r, c)]
-                            + tau * (ws.tmp[(r, c)] + ws.xdot[(r, c)])
-                            + d * ws.ea[(r, c)]
-                            + bt * (ws.yhat[(r, c)] - u[(r, c)])
-                            + tau
-                                * (dd * p * ws.ea[(r, c)]
-                                    + d * ws.g[(r, c)]
-                                    + bt * (ws.ydot[(r, c)] - p));
-                        ws.udot[(r, c)] = f / tau;
-                    }
-                }
             }
+            // h = p − t1 − q' (udot as scratch)
+            for i in 0..n * b {
+                ws.udot[i] = ws.p[i] - ws.tmp[i] - ws.tmp2[i];
+            }
+        } else {
+            // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
+            ws.tmp2.fill(zero);
+            par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
+            for i in 0..n * b {
+                ws.udot[i] = ws.p[i] - ws.tmp2[i] * ws.p[i];
+            }
+            ws.tmp2.copy_from(&ws.xdot);
+        }
+        // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch)
+        ws.g.fill(zero);
+        par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
+        if ws.has_wdot && !reference_single {
+            par_product(
+                net,
+                Some(&ws.wdot),
+                true,
+                &all,
+                T::c(1.0),
+                &ws.eps,
+                &mut ws.g,
+            );
+        }
+        for i in 0..n * b {
+            let r = i % n;
+            let (d, dd, p) = (ws.d[i], ws.dd[i], ws.p[i]);
+            let bt = beta[r];
+            let f = -ws.eps[i]
+                + tau * (ws.tmp[i] + ws.tmp2[i])
+                + d * ws.ea[i]
+                + bt * (ws.yhat[i] - u[i])
+                + tau * (dd * p * ws.ea[i] + d * ws.g[i] + bt * (ws.ydot[i] - p));
+            ws.udot[i] = f / tau;
         }
     }
 
