@@ -1,6 +1,15 @@
-//! Criterion group `step`: one training step of each experiment's network, with 2 threads.
+//! Criterion groups:
+//! * `step`: one training step of each experiment's network (2 threads unless
+//!   `LAGRANGE_BENCH_THREADS` says otherwise);
+//! * `limits`: the machine's reference operations of matching shape, measured in the same run
+//!   (an f32 GEMM of the MNIST forward shape; dense Cholesky factor + solve of the iEEG sizes).
+//!
+//! The FLOP count of every id is written to `target/criterion/lagrange-flops.json` so that
+//! `cargo xtask bench` can print GFLOP/s.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
 use lagrange_benches::{ieeg_layered, ieeg_recurrent, mnist_b180};
 use lagrange_core::Method;
 
@@ -11,26 +20,96 @@ fn threads() -> usize {
         .unwrap_or(2)
 }
 
-fn step(c: &mut Criterion) {
+fn write_flops(entries: &[(&str, f64)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let body: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("  \"{k}\": {v:.6e}"))
+        .collect();
+    let _ = std::fs::write(
+        dir.join("lagrange-flops.json"),
+        format!("{{\n{}\n}}\n", body.join(",\n")),
+    );
+}
+
+fn benches(c: &mut Criterion) {
     // The global pool: every rayon task of the core runs here.
+    let t = threads();
     let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads())
+        .num_threads(t)
         .build_global();
+    let mut il = ieeg_layered();
+    let mut ir = ieeg_recurrent();
+    let mut me = mnist_b180(Method::Exact);
+    let mut mu = mnist_b180(Method::Euler);
+    // limits: GEMM of the largest MNIST product (300×784 · 784×180, f32) and dense SPD solves
+    let (m, k, n) = (300, 784, 180);
+    let a = Mat::<f32>::from_fn(m, k, |i, j| ((i * 7 + j) % 13) as f32 * 0.01);
+    let bm = Mat::<f32>::from_fn(k, n, |i, j| ((i + 3 * j) % 11) as f32 * 0.01);
+    let mut cm = Mat::<f32>::zeros(m, n);
+    let spd = |n: usize| {
+        Mat::<f64>::from_fn(n, n, |i, j| {
+            if i == j {
+                n as f64
+            } else {
+                1.0 / (1.0 + (i + j) as f64)
+            }
+        })
+    };
+    let (s196, s96) = (spd(196), spd(96));
+    let rhs = |n: usize| Mat::<f64>::from_fn(n, 1, |i, _| i as f64);
+    write_flops(&[
+        ("step/ieeg_layered_f64", il.flops),
+        ("step/ieeg_recurrent_f64", ir.flops),
+        ("step/mnist_exact_f32_b180", me.flops),
+        ("step/mnist_euler_f32_b180", mu.flops),
+        ("limits/gemm_f32_300x784x180", 2.0 * (m * k * n) as f64),
+        (
+            "limits/cholesky_solve_f64_196",
+            196f64.powi(3) / 3.0 + 2.0 * 196f64.powi(2),
+        ),
+        (
+            "limits/cholesky_solve_f64_96",
+            96f64.powi(3) / 3.0 + 2.0 * 96f64.powi(2),
+        ),
+    ]);
     let mut g = c.benchmark_group("step");
     g.sample_size(20);
-    {
-        let mut w = ieeg_layered();
-        g.throughput(Throughput::Elements(1));
-        g.bench_function("ieeg_layered_f64", |b| b.iter(|| w.step()));
-        let mut w = ieeg_recurrent();
-        g.bench_function("ieeg_recurrent_f64", |b| b.iter(|| w.step()));
-        let mut w = mnist_b180(Method::Exact);
-        g.bench_function("mnist_exact_f32_b180", |b| b.iter(|| w.step()));
-        let mut w = mnist_b180(Method::Euler);
-        g.bench_function("mnist_euler_f32_b180", |b| b.iter(|| w.step()));
+    g.bench_function("ieeg_layered_f64", |b| b.iter(|| il.step()));
+    g.bench_function("ieeg_recurrent_f64", |b| b.iter(|| ir.step()));
+    g.bench_function("mnist_exact_f32_b180", |b| b.iter(|| me.step()));
+    g.bench_function("mnist_euler_f32_b180", |b| b.iter(|| mu.step()));
+    g.finish();
+    let mut g = c.benchmark_group("limits");
+    g.sample_size(20);
+    let par = if t > 1 { Par::rayon(t) } else { Par::Seq };
+    g.bench_function("gemm_f32_300x784x180", |b| {
+        b.iter(|| {
+            matmul(
+                cm.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                bm.as_ref(),
+                1.0f32,
+                par,
+            )
+        })
+    });
+    for (name, s) in [
+        ("cholesky_solve_f64_196", &s196),
+        ("cholesky_solve_f64_96", &s96),
+    ] {
+        let r = rhs(s.nrows());
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                use faer::linalg::solvers::Solve;
+                s.llt(faer::Side::Lower).map(|l| l.solve(&r)).expect("SPD")
+            })
+        });
     }
     g.finish();
 }
 
-criterion_group!(benches, step);
-criterion_main!(benches);
+criterion_group!(group, benches);
+criterion_main!(group);

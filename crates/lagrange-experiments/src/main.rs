@@ -34,11 +34,82 @@ enum Command {
         /// A file (IDX, EDF, .vhdr, .npy, reference JSON) or a BIDS folder.
         path: PathBuf,
     },
+    /// Run an experiment configuration (RON under experiments/, or a reference NetworkParams JSON).
+    Run {
+        /// Configuration: a path, or a name under experiments/ (e.g. `mnist-paper`).
+        #[arg(long)]
+        config: String,
+        /// The quick variant (subsampled data, fewer epochs, own thresholds).
+        #[arg(long)]
+        quick: bool,
+        /// Output folder (default target/reproduce/<name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue from the output folder's checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Recording (EDF, BrainVision, BIDS, .npy, reference JSON) replacing the configured one.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Stop after this many epochs in this session (continue later with --resume).
+        #[arg(long)]
+        stop_after: Option<usize>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check a run folder's metrics.json against the thresholds of its configuration.
+    Check {
+        /// Run folder (holding metrics.json).
+        dir: PathBuf,
+    },
+    /// Validate a configuration and print it as RON.
+    Config {
+        /// Configuration: a path, or a name under experiments/.
+        config: String,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run {
+            config,
+            quick,
+            out,
+            resume,
+            data,
+            stop_after,
+            quiet,
+        } => {
+            let path = lagrange_experiments::resolve_config(&config);
+            let opts = lagrange_experiments::RunOptions {
+                out,
+                resume,
+                data,
+                stop_after,
+                quiet,
+                quick,
+            };
+            let dir = lagrange_experiments::run_config(&path, opts, quick)?;
+            println!("outputs in {}", dir.display());
+            Ok(())
+        }
+        Command::Check { dir } => {
+            let (report, ok) = lagrange_experiments::check_dir(&dir)?;
+            print!("{report}");
+            if !ok {
+                anyhow::bail!("acceptance check missed for {}", dir.display());
+            }
+            Ok(())
+        }
+        Command::Config { config } => {
+            let path = lagrange_experiments::resolve_config(&config);
+            let cfg = lagrange_experiments::RunConfig::load(&path)?;
+            println!("{}", cfg.to_ron());
+            println!("// hash {}", cfg.hash());
+            Ok(())
+        }
         Command::Inspect { path } => {
             print!("{}", lagrange_data::inspect(&path)?);
             Ok(())

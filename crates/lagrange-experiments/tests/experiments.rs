@@ -1,0 +1,302 @@
+//! Configuration, checkpoint/resume, protocol and learning tests (fast, tiny networks).
+
+use lagrange_core::{Activation, Layers, ModelConfig, Network, Simulator};
+use lagrange_experiments::config::RunConfig;
+use lagrange_experiments::io::{Checkpoint, Metrics};
+use lagrange_experiments::{PresentOptions, Presenter, RunOptions, fade_weights};
+use nalgebra::{DMatrix, DVector};
+use std::path::{Path, PathBuf};
+
+fn tiny_ieeg(epochs: usize) -> String {
+    format!(
+        r#"(
+    name: "tiny",
+    seed: 7,
+    network: (
+        layers: [0, 4, 6],
+        architecture: "fully-recurrent",
+        lr_factors: [1.0, 1.0],
+        weights: (mean: 0.0, std: 0.1, clip: 0.3),
+        init: Seeded,
+    ),
+    model: (tau: 10.0, dt: 1.0, activation: Sigmoid, solver: Lu, lr_weights: 1e-2, precision: F64),
+    ieeg: Some((
+        data: (
+            channels: First(6),
+            time_base: RealTime,
+            scaling: ZScore,
+            train_window: (0.0, 0.06),
+            heldout_window: (0.06, 0.03),
+        ),
+        beta_train: 0.1,
+        beta_test: 10.0,
+        free_channels: 2,
+        training_beta: Paper,
+        repetitions: 3,
+        epochs: {epochs},
+        ridge_lambda: 1.0,
+    )),
+)"#
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lagrange-exp-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn write_cfg(dir: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("cfg.ron");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    for name in [
+        "mnist-paper",
+        "mnist-reference",
+        "ieeg-layered",
+        "ieeg-recurrent",
+    ] {
+        let p = lagrange_experiments::resolve_config(name);
+        let c = RunConfig::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.name, name);
+        c.clone().into_quick().unwrap();
+    }
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_rejected() {
+    let good = tiny_ieeg(2);
+    assert!(
+        RunConfig::from_ron(&good, Path::new("x.ron"))
+            .unwrap()
+            .validate()
+            .is_ok()
+    );
+    let bad = good.replace("seed: 7,", "seed: 7, sede: 8,");
+    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sede"), "{e}");
+    let bad = good.replace("repetitions: 3", "repetitions: 3, repetitons: 2");
+    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("repetitons"), "{e}");
+    let bad = good.replace("free_channels: 2", "free_channels: 6");
+    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ieeg.free_channels"), "{e}");
+    let bad = good.replace("dt: 1.0", "dt: -1.0");
+    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.dt"), "{e}");
+    let bad = good.replace("\"fully-recurrent\"", "\"fully-recurent\"");
+    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("network.architecture"), "{e}");
+}
+
+#[test]
+fn fade_weights_match_the_reference() {
+    let w = fade_weights(100);
+    assert!((w[0] - 0.0067).abs() < 1e-4, "{}", w[0]);
+    assert_eq!(w[18], 0.5);
+    assert!((w[99] - (1.0 - 1.7e-10)).abs() < 1e-10);
+    assert!(w.windows(2).all(|p| p[1] > p[0]));
+}
+
+#[test]
+fn missing_data_file_is_a_clear_error() {
+    let d = tmp("missing");
+    let text = tiny_ieeg(1).replace(
+        "channels: First(6),",
+        "path: Some(\"/nonexistent/rec.edf\"), channels: First(6),",
+    );
+    let cfg = write_cfg(&d, &text);
+    let e = lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            out: Some(d.join("out")),
+            quiet: true,
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("/nonexistent/rec.edf"), "{e:#}");
+}
+
+#[test]
+fn resume_is_bit_identical_and_rejects_other_configs() {
+    let d = tmp("resume");
+    let cfg = write_cfg(&d, &tiny_ieeg(3));
+    let opts = |out: &str| RunOptions {
+        out: Some(d.join(out)),
+        quiet: true,
+        ..Default::default()
+    };
+    // uninterrupted
+    lagrange_experiments::run_config(&cfg, opts("a"), false).unwrap();
+    // interrupted after one epoch, then resumed
+    lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            stop_after: Some(1),
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap();
+    let mid = Metrics::read(&d.join("b")).unwrap();
+    assert_eq!(mid.epochs.len(), 1);
+    assert!(!mid.finished);
+    lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            resume: true,
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap();
+    let c = RunConfig::load(&cfg).unwrap();
+    let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
+    let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
+    assert_eq!(a.epochs_done, 3);
+    assert_eq!(a.network, b.network, "resumed weights differ");
+    assert_eq!(a.state, b.state);
+    let (ma, mb) = (
+        Metrics::read(&d.join("a")).unwrap(),
+        Metrics::read(&d.join("b")).unwrap(),
+    );
+    for (x, y) in ma.epochs.iter().zip(&mb.epochs) {
+        assert_eq!(x.values, y.values);
+    }
+    assert!(mb.finished);
+    for f in [
+        "metrics.csv",
+        "cost.png",
+        "series.png",
+        "volts_e0.npy",
+        "network/weights.npy",
+    ] {
+        assert!(d.join("b").join(f).is_file(), "{f} missing");
+    }
+    // a checkpoint from another configuration is refused
+    let other = write_cfg(
+        &d.join("other"),
+        &tiny_ieeg(3).replace("seed: 7", "seed: 8"),
+    );
+    let e = lagrange_experiments::run_config(
+        &other,
+        RunOptions {
+            resume: true,
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("another configuration"), "{e:#}");
+    // a truncated checkpoint is refused, not trusted
+    let ck = d.join("b").join("checkpoint.json");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    let e = lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            resume: true,
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("not a valid checkpoint"), "{e:#}");
+    // no temporary files are left behind
+    assert!(
+        std::fs::read_dir(d.join("a")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp"))
+    );
+}
+
+#[test]
+fn fit_and_predict_learn_a_tiny_mapping() {
+    // 2-4-2 feed-forward hard-sigmoid net learns to map two patterns to two targets
+    let layers = Layers::new(&[2, 4, 2]).unwrap();
+    let n = 8;
+    let mut w = DMatrix::<f64>::zeros(n, n);
+    let mut mask = DMatrix::<f64>::zeros(n, n);
+    for i in 2..6 {
+        for j in 0..2 {
+            w[(i, j)] = 0.1 * ((i + j) as f64 - 3.0);
+            mask[(i, j)] = 1.0;
+        }
+    }
+    for i in 6..8 {
+        for j in 2..6 {
+            w[(i, j)] = 0.05 * ((i * j) % 3) as f64;
+            mask[(i, j)] = 1.0;
+        }
+    }
+    let mut bm = DVector::from_element(n, 1.0);
+    bm[0] = 0.0;
+    bm[1] = 0.0;
+    let net = Network::from_dense(layers, &w, &mask, DVector::from_element(n, 0.1), bm).unwrap();
+    let cfg = ModelConfig {
+        activation: Activation::HardSigmoid,
+        lr_weights: 0.05,
+        lr_biases: 0.05,
+        learn_biases: true,
+        ..ModelConfig::default()
+    };
+    let mut sim = Simulator::<f64>::new(net, cfg, 2).unwrap();
+    let x = DMatrix::from_column_slice(2, 2, &[1.0, 0.0, 0.0, 1.0]);
+    let y = DMatrix::from_column_slice(2, 2, &[0.8, 0.2, 0.2, 0.8]);
+    let mut p = Presenter::new(PresentOptions {
+        steps: 30,
+        fade: true,
+        beta: 0.5,
+    });
+    let err = |o: &DMatrix<f64>| (o - &y).norm();
+    let before = err(&p.predict(&mut sim, &x, 2).unwrap());
+    for _ in 0..40 {
+        p.fit(&mut sim, &x, &y, 2).unwrap();
+    }
+    let after = err(&p.predict(&mut sim, &x, 2).unwrap());
+    assert!(after < 0.3 * before, "before {before}, after {after}");
+    // predict with a tail batch: every sample is predicted
+    let x3 = DMatrix::from_column_slice(2, 3, &[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+    let o = p.predict(&mut sim, &x3, 2).unwrap();
+    assert_eq!(o.ncols(), 3);
+}
+
+#[test]
+fn npy_export_has_a_valid_header() {
+    let m = DMatrix::from_row_slice(2, 3, &[1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let b = lagrange_experiments::io::matrix_npy(&m);
+    assert_eq!(&b[..6], b"\x93NUMPY");
+    let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
+    assert_eq!((10 + hl) % 64, 0);
+    let h = std::str::from_utf8(&b[10..10 + hl]).unwrap();
+    assert!(h.contains("'shape': (2, 3)") && h.contains("<f8"), "{h}");
+    let first = f64::from_le_bytes(b[10 + hl..18 + hl].try_into().unwrap());
+    let second = f64::from_le_bytes(b[18 + hl..26 + hl].try_into().unwrap());
+    assert_eq!((first, second), (1.0, 2.0)); // row-major
+    assert_eq!(b.len(), 10 + hl + 6 * 8);
+}
