@@ -9,7 +9,7 @@ use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::matmul::matmul;
-use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Par};
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -473,7 +473,12 @@ impl<T: Real> Simulator<T> {
                 format!("{:?}", target.shape()),
             ));
         }
-        if let Some((i, _)) = input.iter().enumerate().find(|(_, x)| !x.finite_()) {
+        if let Some((i, _)) = input
+            .as_slice()
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !x.finite_())
+        {
             return Err(CoreError::NonFinite {
                 field: "input".into(),
                 step: self.state.step,
@@ -505,7 +510,13 @@ impl<T: Real> Simulator<T> {
         }
         match &self.state.prev_target {
             Some(py) => {
-                for ((yd, &y), &p) in ws.ydot.iter_mut().zip(ws.yhat.iter()).zip(py.iter()) {
+                for ((yd, &y), &p) in ws
+                    .ydot
+                    .as_mut_slice()
+                    .iter_mut()
+                    .zip(ws.yhat.as_slice().iter())
+                    .zip(py.iter())
+                {
                     *yd = (y - p) / dt;
                 }
             }
@@ -549,7 +560,13 @@ impl<T: Real> Simulator<T> {
             &ws.rbar,
             &mut ws.v,
         );
-        for ((e, &u), &v) in ws.eps.iter_mut().zip(self.state.u.iter()).zip(ws.v.iter()) {
+        for ((e, &u), &v) in ws
+            .eps
+            .as_mut_slice()
+            .iter_mut()
+            .zip(self.state.u.as_slice().iter())
+            .zip(ws.v.as_slice().iter())
+        {
             *e = u - v;
         }
         // plasticity (spec §6): Ẇ = η M ⊙ mean_b(ε r̄ᵀ), ḃ = η_b m_b ⊙ mean_b(ε)
@@ -595,7 +612,9 @@ impl<T: Real> Simulator<T> {
                         );
                     });
             }
-            wd.component_mul_assign(&p.mask);
+            for (x, &m) in wd.as_mut_slice().iter_mut().zip(p.mask.as_slice()) {
+                *x *= m;
+            }
             if let Some(c) = self.config.clip_weight_derivative {
                 let c = T::c(c);
                 wd.apply(|x| *x = x.max_(-c).min_(c));
@@ -694,7 +713,12 @@ impl<T: Real> Simulator<T> {
         let u = self.state.u.as_slice();
         if self.pathway.is_none() {
             // s = ε − q (tmp); tmp2 = Wᵀ s + τ Ẇᵀ ε (rows of clamped inputs are not needed)
-            for (t, &e) in ws.tmp.iter_mut().zip(ws.eps.iter()) {
+            for (t, &e) in ws
+                .tmp
+                .as_mut_slice()
+                .iter_mut()
+                .zip(ws.eps.as_slice().iter())
+            {
                 *t = e - *t;
             }
             ws.tmp2.fill(zero);
@@ -808,7 +832,11 @@ impl<T: Real> Simulator<T> {
         let net = &self.network;
         let ws = &mut self.ws;
         // p = d ⊙ x ; tmp2 = x − W p (= A x)
-        for (p, (&d, &x)) in ws.p.iter_mut().zip(ws.d.iter().zip(ws.udot.iter())) {
+        for (p, (&d, &x)) in
+            ws.p.as_mut_slice()
+                .iter_mut()
+                .zip(ws.d.as_slice().iter().zip(ws.udot.as_slice().iter()))
+        {
             *p = d * x;
         }
         ws.tmp2.copy_from(&ws.udot);
@@ -832,8 +860,14 @@ impl<T: Real> Simulator<T> {
             &ws.tmp2,
             &mut ws.tmp,
         );
-        for i in 0..ws.tmp.len() {
-            ws.tmp[i] = ws.tmp2[i] - ws.d[i] * ws.tmp[i] + ws.delta[i] * ws.udot[i];
+        let (t2, d, dl, x) = (
+            ws.tmp2.as_slice(),
+            ws.d.as_slice(),
+            ws.delta.as_slice(),
+            ws.udot.as_slice(),
+        );
+        for (i, t) in ws.tmp.as_mut_slice().iter_mut().enumerate() {
+            *t = t2[i] - d[i] * *t + dl[i] * x[i];
         }
     }
 
@@ -877,7 +911,6 @@ impl<T: Real> Simulator<T> {
         let body = |k: usize, gch: &mut [T], uch: &mut [T], scr: &mut ChunkScratch<T>| {
             let nc = gch.len() / n;
             let c0 = k * ncol;
-            let dch = mref(d).subcols(c0, nc);
             let ChunkScratch {
                 sigma,
                 tmp,
@@ -888,8 +921,8 @@ impl<T: Real> Simulator<T> {
             } = scr;
             // backward substitution A_FFᵀ x = rhs in place, for an N×m block whose column j
             // belongs to sample sample_of(j): x_k += ρ′_k ⊙ Σ_{p.pre = k} W_pᵀ x_post
-            let mut backward = |mut x: faer::MatMut<'_, T>, per_sample: usize| {
-                let m = x.ncols();
+            let dsl = &d.as_slice()[c0 * n..(c0 + nc) * n];
+            let mut backward = |xs: &mut [T], m: usize, per_sample: usize| {
                 for kl in (k0..nl).rev() {
                     let (o, sz) = (layers.offset(kl), layers.size(kl));
                     if sz == 0
@@ -900,49 +933,51 @@ impl<T: Real> Simulator<T> {
                     {
                         continue;
                     }
-                    let mut acc =
-                        faer::MatMut::from_column_major_slice_mut(&mut tmp[..sz * m], sz, m);
-                    acc.fill(T::c(0.0));
-                    for p in net
-                        .projections()
-                        .iter()
-                        .filter(|p| p.pre == kl && keep(p.post, p.pre))
                     {
-                        matmul(
-                            acc.rb_mut(),
-                            Accum::Add,
-                            mref(&p.weights).transpose(),
-                            x.rb().subrows(layers.offset(p.post), layers.size(p.post)),
-                            T::c(1.0),
-                            Par::Seq,
-                        );
+                        let x = faer::MatRef::from_column_major_slice(xs, n, m);
+                        let mut acc =
+                            faer::MatMut::from_column_major_slice_mut(&mut tmp[..sz * m], sz, m);
+                        acc.fill(T::c(0.0));
+                        for p in net
+                            .projections()
+                            .iter()
+                            .filter(|p| p.pre == kl && keep(p.post, p.pre))
+                        {
+                            matmul(
+                                acc.rb_mut(),
+                                Accum::Add,
+                                mref(&p.weights).transpose(),
+                                x.subrows(layers.offset(p.post), layers.size(p.post)),
+                                T::c(1.0),
+                                Par::Seq,
+                            );
+                        }
                     }
                     for j in 0..m {
                         let s = j / per_sample;
+                        let col = &mut xs[j * n + o..j * n + o + sz];
+                        let dcol = &dsl[s * n + o..s * n + o + sz];
+                        let acol = &tmp[j * sz..(j + 1) * sz];
                         for i in 0..sz {
-                            x[(o + i, j)] += dch[(o + i, s)] * acc[(i, j)];
+                            col[i] += dcol[i] * acol[i];
                         }
                     }
                 }
             };
-            let mut w = faer::MatMut::from_column_major_slice_mut(gch, n, nc);
             if ns > 0 {
-                let mut sig = faer::MatMut::from_column_major_slice_mut(
-                    &mut sigma[..n * ns * nc],
-                    n,
-                    ns * nc,
-                );
+                let sig = &mut sigma[..n * ns * nc];
                 sig.fill(T::c(0.0));
                 for s in 0..nc {
                     for (j, &i) in nudged.iter().enumerate() {
-                        sig[(i, s * ns + j)] = T::c(1.0);
+                        sig[(s * ns + j) * n + i] = T::c(1.0);
                     }
                 }
-                backward(sig.rb_mut(), ns);
+                backward(sig, ns * nc, ns);
             }
-            backward(w.rb_mut(), 1);
+            backward(gch, nc, 1);
             if ns > 0 {
-                let sig = faer::MatRef::from_column_major_slice(&sigma[..n * ns * nc], n, ns * nc);
+                let sigs = &sigma[..n * ns * nc];
+                let sig = faer::MatRef::from_column_major_slice(sigs, n, ns * nc);
                 for s in 0..nc {
                     let sb = sig.subcols(s * ns, ns).subrows(f0, n - f0);
                     // K = I + √β Σᵀ Σ √β ; y = √β Σᵀ w
@@ -954,24 +989,28 @@ impl<T: Real> Simulator<T> {
                         T::c(1.0),
                         Par::Seq,
                     );
+                    let wcol = &gch[s * n + f0..(s + 1) * n];
                     for a in 0..ns {
                         let ba = beta[nudged[a]].sqrt_();
                         for c in 0..ns {
                             kmat[(a, c)] = ba * kmat[(a, c)] * beta[nudged[c]].sqrt_();
                         }
                         kmat[(a, a)] += T::c(1.0);
+                        let scol = &sigs[(s * ns + a) * n + f0..(s * ns + a + 1) * n];
                         let mut acc = T::c(0.0);
-                        for i in f0..n {
-                            acc += sig[(i, s * ns + a)] * w[(i, s)];
+                        for (x, y) in scol.iter().zip(wcol) {
+                            acc += *x * *y;
                         }
                         y[a] = acc * ba;
                     }
                     small_cholesky_solve(kmat, y);
                     // w −= Σ √β K⁻¹ y
+                    let wcol = &mut gch[s * n + f0..(s + 1) * n];
                     for a in 0..ns {
                         let ca = y[a] * beta[nudged[a]].sqrt_();
-                        for i in f0..n {
-                            w[(i, s)] -= sig[(i, s * ns + a)] * ca;
+                        let scol = &sigs[(s * ns + a) * n + f0..(s * ns + a + 1) * n];
+                        for (w, x) in wcol.iter_mut().zip(scol) {
+                            *w -= *x * ca;
                         }
                     }
                 }
@@ -985,18 +1024,22 @@ impl<T: Real> Simulator<T> {
                     .filter(|p| p.post == kl && keep(p.post, p.pre))
                 {
                     let (oq, nq) = (layers.offset(p.pre), layers.size(p.pre));
-                    let mut dzm =
-                        faer::MatMut::from_column_major_slice_mut(&mut dz[..nq * nc], nq, nc);
                     for j in 0..nc {
-                        for i in 0..nq {
-                            dzm[(i, j)] = dch[(oq + i, j)] * w[(oq + i, j)];
+                        let (dcol, wcol) = (
+                            &dsl[j * n + oq..j * n + oq + nq],
+                            &gch[j * n + oq..j * n + oq + nq],
+                        );
+                        for (i, z) in dz[j * nq..(j + 1) * nq].iter_mut().enumerate() {
+                            *z = dcol[i] * wcol[i];
                         }
                     }
+                    let dzm = faer::MatRef::from_column_major_slice(&dz[..nq * nc], nq, nc);
+                    let mut w = faer::MatMut::from_column_major_slice_mut(gch, n, nc);
                     matmul(
                         w.rb_mut().subrows_mut(o, sz),
                         Accum::Add,
                         mref(&p.weights),
-                        dzm.rb(),
+                        dzm,
                         T::c(1.0),
                         Par::Seq,
                     );
@@ -1284,7 +1327,6 @@ impl<T: Real> Simulator<T> {
 
     /// Predictor methods: u̇ from an explicit evaluation of (★) at an estimate p of u̇.
     fn predict(&mut self) -> Result<(), CoreError> {
-        let n = self.network.n();
         let b = self.state.batch();
         let f0 = self.free_start();
         let dt = T::c(self.config.dt);
@@ -1297,13 +1339,15 @@ impl<T: Real> Simulator<T> {
         let ws = &mut self.ws;
         match self.config.method {
             Method::Richardson1 => {
-                for i in 0..n * b {
-                    ws.p[i] = T::c(2.0) * q(1)[i] - q(2)[i];
+                let (q1, q2) = (q(1).as_slice(), q(2).as_slice());
+                for (i, p) in ws.p.as_mut_slice().iter_mut().enumerate() {
+                    *p = T::c(2.0) * q1[i] - q2[i];
                 }
             }
             Method::Richardson2 => {
-                for i in 0..n * b {
-                    ws.p[i] = (T::c(8.0) * q(1)[i] - T::c(6.0) * q(2)[i] + q(4)[i]) / T::c(3.0);
+                let (q1, q2, q4) = (q(1).as_slice(), q(2).as_slice(), q(4).as_slice());
+                for (i, p) in ws.p.as_mut_slice().iter_mut().enumerate() {
+                    *p = (T::c(8.0) * q1[i] - T::c(6.0) * q2[i] + q4[i]) / T::c(3.0);
                 }
             }
             _ => ws.p.copy_from(&st.udot),
@@ -1345,7 +1389,6 @@ impl<T: Real> Simulator<T> {
     /// ws.udot = (★)(p)/τ for the chosen formula.
     fn evaluate_star(&mut self, formula: PredictorFormula) {
         let n = self.network.n();
-        let b = self.state.batch();
         let tau = T::c(self.config.tau);
         let zero = T::c(0.0);
         let net = &self.network;
@@ -1354,7 +1397,13 @@ impl<T: Real> Simulator<T> {
         let beta = self.beta.as_slice();
         let all = |_: usize, _: usize| true;
         // t1 = W(d⊙p) (tmp)
-        for ((t, &d), &p) in ws.udot.iter_mut().zip(ws.d.iter()).zip(ws.p.iter()) {
+        for ((t, &d), &p) in ws
+            .udot
+            .as_mut_slice()
+            .iter_mut()
+            .zip(ws.d.as_slice().iter())
+            .zip(ws.p.as_slice().iter())
+        {
             *t = d * p;
         }
         ws.tmp.fill(zero);
@@ -1389,15 +1438,17 @@ impl<T: Real> Simulator<T> {
                 );
             }
             // h = p − t1 − q' (udot as scratch)
-            for i in 0..n * b {
-                ws.udot[i] = ws.p[i] - ws.tmp[i] - ws.tmp2[i];
+            let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
+            for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
+                *h = p[i] - t1[i] - t2[i];
             }
         } else {
             // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
             ws.tmp2.fill(zero);
             par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
-            for i in 0..n * b {
-                ws.udot[i] = ws.p[i] - ws.tmp2[i] * ws.p[i];
+            let (p, t2) = (ws.p.as_slice(), ws.tmp2.as_slice());
+            for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
+                *h = p[i] - t2[i] * p[i];
             }
             ws.tmp2.copy_from(&ws.xdot);
         }
@@ -1415,16 +1466,28 @@ impl<T: Real> Simulator<T> {
                 &mut ws.g,
             );
         }
-        for i in 0..n * b {
-            let r = i % n;
-            let (d, dd, p) = (ws.d[i], ws.dd[i], ws.p[i]);
-            let bt = beta[r];
-            let f = -ws.eps[i]
-                + tau * (ws.tmp[i] + ws.tmp2[i])
-                + d * ws.ea[i]
-                + bt * (ws.yhat[i] - u[i])
-                + tau * (dd * p * ws.ea[i] + d * ws.g[i] + bt * (ws.ydot[i] - p));
-            ws.udot[i] = f / tau;
+        let (eps, t1, t2, d, dd, p, ea, g) = (
+            ws.eps.as_slice(),
+            ws.tmp.as_slice(),
+            ws.tmp2.as_slice(),
+            ws.d.as_slice(),
+            ws.dd.as_slice(),
+            ws.p.as_slice(),
+            ws.ea.as_slice(),
+            ws.g.as_slice(),
+        );
+        let (yh, yd) = (ws.yhat.as_slice(), ws.ydot.as_slice());
+        for (c, out) in ws.udot.as_mut_slice().chunks_mut(n).enumerate() {
+            for (r, o) in out.iter_mut().enumerate() {
+                let i = c * n + r;
+                let bt = beta[r];
+                let f = -eps[i]
+                    + tau * (t1[i] + t2[i])
+                    + d[i] * ea[i]
+                    + bt * (yh[i] - u[i])
+                    + tau * (dd[i] * p[i] * ea[i] + d[i] * g[i] + bt * (yd[i] - p[i]));
+                *o = f / tau;
+            }
         }
     }
 
@@ -1435,7 +1498,14 @@ impl<T: Real> Simulator<T> {
         let dt = T::c(self.config.dt);
         let limit = T::c(self.config.divergence_limit);
         let step = self.state.step;
-        for (i, (&ud, &u)) in self.ws.udot.iter().zip(self.state.u.iter()).enumerate() {
+        for (i, (&ud, &u)) in self
+            .ws
+            .udot
+            .as_slice()
+            .iter()
+            .zip(self.state.u.as_slice().iter())
+            .enumerate()
+        {
             let nu = u + dt * ud;
             if !ud.finite_() || !nu.finite_() {
                 return Err(CoreError::NonFinite {
@@ -1475,14 +1545,18 @@ impl<T: Real> Simulator<T> {
             pw.end_step(&ctx, &self.ws.udot)?;
         }
         let st = &mut self.state;
-        for (u, &ud) in st.u.iter_mut().zip(self.ws.udot.iter()) {
+        for (u, &ud) in
+            st.u.as_mut_slice()
+                .iter_mut()
+                .zip(self.ws.udot.as_slice().iter())
+        {
             *u += dt * ud;
         }
         st.udot.copy_from(&self.ws.udot);
         if self.ws.has_wdot {
             let clip = self.config.clip_weights.map(T::c);
             for (p, wd) in self.network.projections_mut().iter_mut().zip(&self.ws.wdot) {
-                for (w, &x) in p.weights.iter_mut().zip(wd.iter()) {
+                for (w, &x) in p.weights.as_mut_slice().iter_mut().zip(wd.as_slice()) {
                     *w += dt * x;
                 }
                 if let Some(c) = clip {
