@@ -525,20 +525,30 @@ impl<T: Real> Simulator<T> {
         // rates
         let act = self.config.activation;
         let cc = chunk_cols(b) * n;
-        ws.rbar
-            .as_mut_slice()
-            .par_chunks_mut(cc)
-            .zip(ws.d.as_mut_slice().par_chunks_mut(cc))
-            .zip(ws.dd.as_mut_slice().par_chunks_mut(cc))
-            .zip(self.state.u.as_slice().par_chunks(cc))
-            .for_each(|(((r, d), dd), u)| {
-                for i in 0..u.len() {
-                    let (a, b1, b2) = act.eval(u[i]);
-                    r[i] = a;
-                    d[i] = b1;
-                    dd[i] = b2;
-                }
-            });
+        let rates = |r: &mut [T], d: &mut [T], dd: &mut [T], u: &[T]| {
+            for i in 0..u.len() {
+                let (a, b1, b2) = act.eval(u[i]);
+                r[i] = a;
+                d[i] = b1;
+                dd[i] = b2;
+            }
+        };
+        if cc >= n * b {
+            rates(
+                ws.rbar.as_mut_slice(),
+                ws.d.as_mut_slice(),
+                ws.dd.as_mut_slice(),
+                self.state.u.as_slice(),
+            );
+        } else {
+            ws.rbar
+                .as_mut_slice()
+                .par_chunks_mut(cc)
+                .zip(ws.d.as_mut_slice().par_chunks_mut(cc))
+                .zip(ws.dd.as_mut_slice().par_chunks_mut(cc))
+                .zip(self.state.u.as_slice().par_chunks(cc))
+                .for_each(|(((r, d), dd), u)| rates(r, d, dd, u));
+        }
         // v = W r̄ + b + pad(x); ε = u − v
         let bias = &self.network.biases;
         for (v, x) in
@@ -1082,7 +1092,14 @@ impl<T: Real> Simulator<T> {
                 .view_mut((l.offset(p.post), l.offset(p.pre)), p.weights.shape())
                 .copy_from(&p.weights);
         }
-        ws.wdense.transpose_to(&mut ws.wdense_t);
+        {
+            let (w, wt) = (ws.wdense.as_slice(), ws.wdense_t.as_mut_slice());
+            for j in 0..n {
+                for (i, &x) in w[j * n..(j + 1) * n].iter().enumerate() {
+                    wt[i * n + j] = x;
+                }
+            }
+        }
         if self.pathway.is_none() {
             // G_ij = Σ_k W_kiᵀ W_kj over projections sharing a postsynaptic layer; blocks with
             // pre_i <= pre_j are computed, the others mirrored (G is symmetric).
@@ -1215,11 +1232,8 @@ impl<T: Real> Simulator<T> {
         let mut udot = std::mem::take(&mut self.ws.udot);
         let step = self.state.step;
         let this = &*self;
-        let results: Result<(u64, u64, u64), CoreError> = slots
-            .par_iter_mut()
-            .zip(udot.as_mut_slice().par_chunks_mut(ncol * n))
-            .enumerate()
-            .map(|(k, (slot, uch))| {
+        let work =
+            |k: usize, slot: &mut Slot<T>, uch: &mut [T]| -> Result<(u64, u64, u64), CoreError> {
                 let mut counts = (0u64, 0u64, 0u64); // cholesky, lu, fallbacks
                 let nc = uch.len() / n;
                 for j in 0..nc {
@@ -1307,8 +1321,17 @@ impl<T: Real> Simulator<T> {
                     }
                 }
                 Ok(counts)
-            })
-            .try_reduce(|| (0, 0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1, a.2 + b.2)));
+            };
+        let results = if nslots == 1 {
+            work(0, &mut slots[0], udot.as_mut_slice())
+        } else {
+            slots
+                .par_iter_mut()
+                .zip(udot.as_mut_slice().par_chunks_mut(ncol * n))
+                .enumerate()
+                .map(|(k, (slot, uch))| work(k, slot, uch))
+                .try_reduce(|| (0, 0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1, a.2 + b.2)))
+        };
         self.ws.slots = slots;
         self.ws.udot = udot;
         let (c, l, fb) = results?;
