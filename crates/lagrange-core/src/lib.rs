@@ -48,3 +48,8 @@ pub use network::{Layers, Network, Projection};
 pub use pathway::{ErrorPathway, PathwayContext, WeightTransport};
 pub use real::Real;
 pub use sim::{Simulator, SolveStats, State, StepInfo};
+
+/// The README's library example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
