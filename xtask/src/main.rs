@@ -50,9 +50,12 @@ enum Task {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// Run the benchmarks (`cargo bench -p lagrange-benches`); extra arguments are passed on.
+    /// Run the benchmarks with 1 and 2 threads and print a table against the targets.
+    ///
+    /// `--quick` shortens criterion's warm-up and measurement; other arguments (a filter,
+    /// `--measurement-time 5`, ...) are passed on to criterion.
     Bench {
-        /// Arguments for cargo bench.
+        /// `--quick` and/or arguments for criterion.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

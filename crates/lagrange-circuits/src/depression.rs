@@ -17,7 +17,8 @@
 //!
 //! For the sigmoid the inverse (the logit) is convex above u = 0 and concave below, while the
 //! depression map r ↦ r/(1 + k r) is concave everywhere, so the correction can only be partial;
-//! `tests/depression.rs` states the measured factors.
+//! `tests/depression.rs` states the measured factors. [`crate::depression_pathway`] puts these
+//! synapses on the back-projections of a simulated network.
 
 use crate::error::CircuitError;
 use lagrange_core::{Activation, Real};
@@ -244,6 +245,49 @@ impl<T: Real> DepressingSynapses<T> {
                 u.zip_map(&self.x, |v, x| a * ur * x * act.rho(v) + c)
             }
         }
+    }
+    /// The slope ∂s/∂u of the transmitted signal at the voltages `u` (n × B) with the resources
+    /// held fixed: 1 (voltage), a ρ′(u) (rate), ρ′(u)/ρ′(ρ⁻¹(ρ(u))) (ideal inverse; 0 where that
+    /// denominator vanishes) and a U x ρ′(u) (dynamic).
+    pub fn slope(&self, u: &DMatrix<T>) -> DMatrix<T> {
+        let act = self.activation;
+        let a = T::c(self.fit.gain);
+        let zero = T::c(0.0);
+        match self.mode {
+            TransmissionMode::Voltage => u.map(|_| T::c(1.0)),
+            TransmissionMode::IdealInverse => u.map(|v| {
+                let (r, d, _) = act.eval(v);
+                let ds = act.eval(act.inverse(r)).1;
+                if ds != zero { d / ds } else { zero }
+            }),
+            TransmissionMode::Rate => u.map(|v| a * act.eval(v).1),
+            TransmissionMode::Dynamic => {
+                let ur = T::c(self.fit.release);
+                u.zip_map(&self.x, |v, x| a * ur * x * act.eval(v).1)
+            }
+        }
+    }
+    /// The resource rate ẋ = (1 − x)/τ_rec − U x ρ(u) for the voltages `u` (n × B); zero for the
+    /// exact modes and the plain rate.
+    pub fn resource_rate(&self, u: &DMatrix<T>) -> DMatrix<T> {
+        if self.mode != TransmissionMode::Dynamic {
+            return DMatrix::zeros(u.nrows(), u.ncols());
+        }
+        let act = self.activation;
+        let (ur, tr) = (T::c(self.fit.release), T::c(self.fit.tau_rec));
+        let one = T::c(1.0);
+        u.zip_map(&self.x, |v, x| (one - x) / tr - ur * x * act.rho(v))
+    }
+    /// The part of ṡ carried by the resources, (∂s/∂x) ẋ = a U ρ(u) ẋ, for the voltages `u`
+    /// (n × B); zero except in [`TransmissionMode::Dynamic`].
+    pub fn resource_drift(&self, u: &DMatrix<T>) -> DMatrix<T> {
+        let mut xdot = self.resource_rate(u);
+        if self.mode == TransmissionMode::Dynamic {
+            let act = self.activation;
+            let aur = T::c(self.fit.gain * self.fit.release);
+            xdot.zip_apply(u, |xd, v| *xd *= aur * act.rho(v));
+        }
+        xdot
     }
     /// Advances the resources by dt with the presynaptic voltages `u` (explicit Euler; exact
     /// modes ignore it): x += dt [(1 − x)/τ_rec − U x ρ(u)].

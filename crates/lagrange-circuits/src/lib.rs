@@ -17,6 +17,8 @@
 //!   loop-alignment monitor (Theorem 2).
 //! * [`depression`] — [`DepressingSynapses`], short-term depression on back-projections
 //!   (paper §A.8, our construction) with a transmission-error monitor.
+//! * [`depression_pathway`] — [`TransmissionPathway`], weight transport whose back-projections
+//!   transmit through those synapses (voltage, rate, ideal inverse or dynamic depression).
 //! * [`error`] — [`CircuitError`].
 //!
 //! The pathways are cloneable handles to shared state: box one clone into
@@ -54,6 +56,7 @@
 //! ```
 
 pub mod depression;
+pub mod depression_pathway;
 pub mod error;
 pub mod init;
 pub mod interneurons;
@@ -64,6 +67,7 @@ pub mod topology;
 pub use depression::{
     DepressingSynapses, TransmissionFit, TransmissionMode, fit_depression, fit_rate,
 };
+pub use depression_pathway::TransmissionPathway;
 pub use error::CircuitError;
 pub use init::{
     DrawOrder, InitParams, InterneuronInit, ReferenceInit, ReferenceInitSpec, init_biases,
