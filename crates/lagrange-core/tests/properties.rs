@@ -49,8 +49,11 @@ proptest! {
         let net = thin(random_net::<f64>(&sizes, arch_of(a), 0.3, seed), seed + 7);
         let mask0 = net.dense_mask();
         let n = net.n();
+        // ReLU rates are unbounded: in recurrent loops with learning they can genuinely diverge
+        // (H nearly singular), which is not what this property is about.
+        let act = if a % 3 != 0 && act_of(f) == Activation::Relu { Activation::HardSigmoid } else { act_of(f) };
         let cfg = ModelConfig {
-            activation: act_of(f),
+            activation: act,
             inputs: if dynamic { InputMode::Dynamic } else { InputMode::Clamped },
             lr_weights: 0.01, lr_biases: 0.01, learn_biases: true, ..Default::default()
         };
@@ -73,7 +76,8 @@ proptest! {
         let sizes = [2usize, 4, 3];
         let net = random_net::<f64>(&sizes, arch_of(a), 0.4, seed);
         let n = net.n();
-        let cfg = ModelConfig { activation: act_of(f), lr_weights: 0.01, ..Default::default() };
+        let act = if a % 3 != 0 && act_of(f) == Activation::Relu { Activation::HardSigmoid } else { act_of(f) };
+        let cfg = ModelConfig { activation: act, lr_weights: 0.01, ..Default::default() };
         let mut s64 = Simulator::new(net.clone(), cfg.clone(), 2).unwrap();
         let mut s32 = Simulator::new(net.cast::<f32>(), cfg, 2).unwrap();
         let u0 = random_matrix(n, 2, 0.05, 0.95, seed + 1);
