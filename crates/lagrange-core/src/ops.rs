@@ -30,91 +30,35 @@ pub(crate) fn chunk_cols(b: usize) -> usize {
     b.div_ceil(nch).max(1)
 }
 
-/// `out[post] += alpha · W_p · x[pre]` for every projection p accepted by `keep`.
-/// `x` and `out` are N×k column blocks.
-pub(crate) fn forward_acc<T: Real>(
+/// `out += alpha · op(B) · x` over the projections accepted by `keep`, for one block of columns:
+/// B is W (`mats = None`) or the per-projection matrices `mats`; op is the identity
+/// (`transpose = false`: out[post] += B_p x[pre]) or the transpose (out[pre] += B_pᵀ x[post]).
+pub(crate) fn block_product<T: Real>(
     net: &Network<T>,
-    keep: impl Fn(usize, usize) -> bool,
+    mats: Option<&[DMatrix<T>]>,
+    transpose: bool,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
     alpha: T,
     x: MatRef<'_, T>,
     mut out: MatMut<'_, T>,
 ) {
     let l = net.layers();
-    for p in net.projections() {
+    for (k, p) in net.projections().iter().enumerate() {
         if !keep(p.post, p.pre) {
             continue;
         }
+        let m = mref(mats.map_or(&p.weights, |m| &m[k]));
+        let (to, from) = if transpose {
+            (p.pre, p.post)
+        } else {
+            (p.post, p.pre)
+        };
+        let lhs = if transpose { m.transpose() } else { m };
         matmul(
-            out.rb_mut().subrows_mut(l.offset(p.post), l.size(p.post)),
+            out.rb_mut().subrows_mut(l.offset(to), l.size(to)),
             Accum::Add,
-            mref(&p.weights),
-            x.subrows(l.offset(p.pre), l.size(p.pre)),
-            alpha,
-            Par::Seq,
-        );
-    }
-}
-
-/// `out[pre] += alpha · W_pᵀ · x[post]` for every projection p accepted by `keep`.
-pub(crate) fn backward_acc<T: Real>(
-    net: &Network<T>,
-    keep: impl Fn(usize, usize) -> bool,
-    alpha: T,
-    x: MatRef<'_, T>,
-    mut out: MatMut<'_, T>,
-) {
-    let l = net.layers();
-    for p in net.projections() {
-        if !keep(p.post, p.pre) {
-            continue;
-        }
-        matmul(
-            out.rb_mut().subrows_mut(l.offset(p.pre), l.size(p.pre)),
-            Accum::Add,
-            mref(&p.weights).transpose(),
-            x.subrows(l.offset(p.post), l.size(p.post)),
-            alpha,
-            Par::Seq,
-        );
-    }
-}
-
-/// Same as [`forward_acc`] but with a list of per-projection matrices (e.g. Ẇ) in place of W.
-pub(crate) fn forward_acc_with<T: Real>(
-    net: &Network<T>,
-    mats: &[DMatrix<T>],
-    alpha: T,
-    x: MatRef<'_, T>,
-    mut out: MatMut<'_, T>,
-) {
-    let l = net.layers();
-    for (p, m) in net.projections().iter().zip(mats) {
-        matmul(
-            out.rb_mut().subrows_mut(l.offset(p.post), l.size(p.post)),
-            Accum::Add,
-            mref(m),
-            x.subrows(l.offset(p.pre), l.size(p.pre)),
-            alpha,
-            Par::Seq,
-        );
-    }
-}
-
-/// Same as [`backward_acc`] with per-projection matrices in place of W.
-pub(crate) fn backward_acc_with<T: Real>(
-    net: &Network<T>,
-    mats: &[DMatrix<T>],
-    alpha: T,
-    x: MatRef<'_, T>,
-    mut out: MatMut<'_, T>,
-) {
-    let l = net.layers();
-    for (p, m) in net.projections().iter().zip(mats) {
-        matmul(
-            out.rb_mut().subrows_mut(l.offset(p.pre), l.size(p.pre)),
-            Accum::Add,
-            mref(m).transpose(),
-            x.subrows(l.offset(p.post), l.size(p.post)),
+            lhs,
+            x.subrows(l.offset(from), l.size(from)),
             alpha,
             Par::Seq,
         );
@@ -137,13 +81,15 @@ pub(crate) fn par_product<T: Real>(
     let (n, b) = out.shape();
     let ncol = chunk_cols(b);
     let run = |c0: usize, o: MatMut<'_, T>| {
-        let xs = mref(x).subcols(c0, o.ncols());
-        match (mats, transpose) {
-            (None, false) => forward_acc(net, keep, alpha, xs, o),
-            (None, true) => backward_acc(net, keep, alpha, xs, o),
-            (Some(m), false) => forward_acc_with(net, m, alpha, xs, o),
-            (Some(m), true) => backward_acc_with(net, m, alpha, xs, o),
-        }
+        block_product(
+            net,
+            mats,
+            transpose,
+            keep,
+            alpha,
+            mref(x).subcols(c0, o.ncols()),
+            o,
+        );
     };
     if b <= ncol || n == 0 {
         run(0, mmut(out));

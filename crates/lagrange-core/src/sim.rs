@@ -429,21 +429,7 @@ impl<T: Real> Simulator<T> {
     }
 
     fn ctx(&self, train: bool) -> PathwayContext<'_, T> {
-        PathwayContext {
-            network: &self.network,
-            u: &self.state.u,
-            rbar: &self.ws.rbar,
-            rho_prime: &self.ws.d,
-            rho_second: &self.ws.dd,
-            basal: &self.ws.v,
-            input: &self.ws.xpad,
-            input_rate: &self.ws.xdot,
-            weight_derivative: &self.ws.wdot,
-            bias_derivative: &self.ws.bdot,
-            tau: T::c(self.config.tau),
-            dt: T::c(self.config.dt),
-            train,
-        }
+        pathway_context(&self.network, &self.state.u, &self.ws, &self.config, train)
     }
 
     /// Everything up to (not including) the right-hand side: embedded inputs and targets, rates,
@@ -644,21 +630,7 @@ impl<T: Real> Simulator<T> {
         }
         // apical error
         if let Some(pw) = self.pathway.as_mut() {
-            let ctx = PathwayContext {
-                network: &self.network,
-                u: &self.state.u,
-                rbar: &self.ws.rbar,
-                rho_prime: &self.ws.d,
-                rho_second: &self.ws.dd,
-                basal: &self.ws.v,
-                input: &self.ws.xpad,
-                input_rate: &self.ws.xdot,
-                weight_derivative: &self.ws.wdot,
-                bias_derivative: &self.ws.bdot,
-                tau: T::c(self.config.tau),
-                dt,
-                train,
-            };
+            let ctx = pathway_context(&self.network, &self.state.u, &self.ws, &self.config, train);
             pw.begin_step(&ctx)?;
             let mut ea = DMatrix::zeros(0, 0);
             std::mem::swap(&mut ea, &mut self.ws.ea);
@@ -1550,21 +1522,13 @@ impl<T: Real> Simulator<T> {
             }
         }
         if let Some(pw) = self.pathway.as_mut() {
-            let ctx = PathwayContext {
-                network: &self.network,
-                u: &self.state.u,
-                rbar: &self.ws.rbar,
-                rho_prime: &self.ws.d,
-                rho_second: &self.ws.dd,
-                basal: &self.ws.v,
-                input: &self.ws.xpad,
-                input_rate: &self.ws.xdot,
-                weight_derivative: &self.ws.wdot,
-                bias_derivative: &self.ws.bdot,
-                tau: T::c(self.config.tau),
-                dt,
-                train: self.ws.train,
-            };
+            let ctx = pathway_context(
+                &self.network,
+                &self.state.u,
+                &self.ws,
+                &self.config,
+                self.ws.train,
+            );
             pw.end_step(&ctx, &self.ws.udot)?;
         }
         let st = &mut self.state;
@@ -1619,6 +1583,32 @@ impl<T: Real> Simulator<T> {
         }
         st.step += 1;
         Ok(())
+    }
+}
+
+/// The view of a step that an [`ErrorPathway`] gets (built from disjoint borrows, so that the
+/// pathway itself can be borrowed mutably at the same time).
+fn pathway_context<'a, T: Real>(
+    network: &'a Network<T>,
+    u: &'a DMatrix<T>,
+    ws: &'a Workspace<T>,
+    config: &ModelConfig,
+    train: bool,
+) -> PathwayContext<'a, T> {
+    PathwayContext {
+        network,
+        u,
+        rbar: &ws.rbar,
+        rho_prime: &ws.d,
+        rho_second: &ws.dd,
+        basal: &ws.v,
+        input: &ws.xpad,
+        input_rate: &ws.xdot,
+        weight_derivative: &ws.wdot,
+        bias_derivative: &ws.bdot,
+        tau: T::c(config.tau),
+        dt: T::c(config.dt),
+        train,
     }
 }
 
