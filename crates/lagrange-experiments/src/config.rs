@@ -62,13 +62,23 @@ pub enum Precision {
 }
 
 /// How the initial weights are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InitScheme {
     /// Clean seeded draw (`lagrange_circuits::init_weights` with `StdRng::seed_from_u64(seed)`).
     Seeded,
     /// The reference's numpy stream (`lagrange_circuits::reference_init`, second draw after
     /// seeding with `seed as u32`), bit-identical to the reference's initial weights.
     Reference,
+    /// Weights (and optionally biases) loaded from NumPy `.npy` files, e.g. the reference's
+    /// checkpoint `weights.npy` (N×N, row = postsynaptic) and `biases.npy` (N). Relative paths
+    /// are taken from the working directory. The weights are used as stored (not re-masked,
+    /// as the reference's `load`); only their shape is checked against the network.
+    Npy {
+        /// Path of the N×N weight matrix.
+        weights: std::path::PathBuf,
+        /// Path of the N biases (zeros when absent).
+        biases: Option<std::path::PathBuf>,
+    },
 }
 
 /// Mean, standard deviation and clip of a clipped normal draw.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lagrange_circuits::{DrawOrder, InitParams, init_biases, init_weights, reference_init};
 use lagrange_core::{Layers, Network};
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +29,26 @@ pub struct RunOptions {
     pub quick: bool,
 }
 
+/// Reads a `.npy` array of the given shape (a 1-D array counts as one row), row-major values.
+fn read_npy_array(
+    path: &std::path::Path,
+    rows: usize,
+    cols: usize,
+    field: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{field}: cannot read {}: {e}", path.display()))?;
+    let a = lagrange_data::npy::parse_npy(&bytes, path)?;
+    anyhow::ensure!(
+        a.rows == rows && a.cols == cols,
+        "{field}: {} holds a {}×{} array, the network needs {rows}×{cols}",
+        path.display(),
+        a.rows,
+        a.cols
+    );
+    Ok(a.data)
+}
+
 /// Builds the initial network (f64) of a configuration.
 pub fn build_network(cfg: &RunConfig) -> anyhow::Result<Network<f64>> {
     let topo = cfg
@@ -38,7 +58,7 @@ pub fn build_network(cfg: &RunConfig) -> anyhow::Result<Network<f64>> {
         .map_err(|e| anyhow::anyhow!("network: {e}"))?;
     let wp: InitParams = cfg.network.weights.into();
     let bp: Option<InitParams> = cfg.network.biases.map(Into::into);
-    let (w, b) = match cfg.network.init {
+    let (w, b) = match &cfg.network.init {
         InitScheme::Seeded => {
             let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
             let w = init_weights(&topo, &wp, &mut rng)?;
@@ -55,6 +75,16 @@ pub fn build_network(cfg: &RunConfig) -> anyhow::Result<Network<f64>> {
                 DrawOrder::Batched
             };
             reference_init(&topo, wp, bp, cfg.seed as u32, order)
+        }
+        InitScheme::Npy { weights, biases } => {
+            let n = topo.n_neurons();
+            let w = read_npy_array(weights, n, n, "network.init.Npy.weights")?;
+            let w = DMatrix::from_row_slice(n, n, &w);
+            let b = match biases {
+                Some(p) => DVector::from_vec(read_npy_array(p, 1, n, "network.init.Npy.biases")?),
+                None => DVector::zeros(n),
+            };
+            (w, b)
         }
     };
     let bias_mask = if cfg.model.learn_biases {

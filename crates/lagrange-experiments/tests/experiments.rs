@@ -300,3 +300,58 @@ fn npy_export_has_a_valid_header() {
     assert_eq!((first, second), (1.0, 2.0)); // row-major
     assert_eq!(b.len(), 10 + hl + 6 * 8);
 }
+
+#[test]
+fn weights_load_from_npy_files() {
+    let dir = tmp("npy-init");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 10;
+    let w: Vec<f32> = (0..n * n)
+        .map(|k| if k % 3 == 0 { 0.0 } else { k as f32 * 0.01 })
+        .collect();
+    let b: Vec<f32> = (0..n).map(|k| k as f32 * -0.1).collect();
+    std::fs::write(
+        dir.join("w.npy"),
+        lagrange_data::npy::encode_npy_f32(n, n, &w),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.npy"),
+        lagrange_data::npy::encode_npy_f32(1, n, &b),
+    )
+    .unwrap();
+    let text = tiny_ieeg(1).replace(
+        "init: Seeded,",
+        &format!(
+            "init: Npy(weights: {:?}, biases: Some({:?})),",
+            dir.join("w.npy"),
+            dir.join("b.npy")
+        ),
+    );
+    let cfg = RunConfig::load(&write_cfg(&dir, &text)).unwrap();
+    let net = lagrange_experiments::run::build_network(&cfg).unwrap();
+    let dense = net.dense_weights();
+    for i in 0..n {
+        for j in 0..n {
+            assert_eq!(
+                dense[(i, j)],
+                w[i * n + j] as f64,
+                "W[{i},{j}] (row = postsynaptic)"
+            );
+        }
+    }
+    // a file of the wrong shape is a clear error naming the field
+    std::fs::write(
+        dir.join("w.npy"),
+        lagrange_data::npy::encode_npy_f32(3, 3, &[0.0; 9]),
+    )
+    .unwrap();
+    let e = lagrange_experiments::run::build_network(&cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("network.init.Npy.weights") && e.contains("3×3"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
