@@ -3,12 +3,14 @@
 //! `TransmissionPathway` in voltage mode is the built-in weight transport, and a teacher–student
 //! net trained through dynamic depression ends within 1.5× of voltage transmission's test cost.
 
+mod common;
+use common::ff_network;
 use lagrange_circuits::TransmissionPathway;
 use lagrange_circuits::depression::{
     DepressingSynapses, TransmissionMode, fit_depression, fit_rate,
 };
-use lagrange_core::{Activation, Layers, ModelConfig, Network, Simulator, Solver};
-use nalgebra::{DMatrix, DVector};
+use lagrange_core::{Activation, ModelConfig, Network, Simulator, Solver};
+use nalgebra::DMatrix;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 const RANGE: (f64, f64) = (-3.0, 1.0);
@@ -89,32 +91,6 @@ fn dynamic_synapse_tracks_voltage_better_than_rate() {
 
 // ---------------------------------------------------------------------------------------------
 // The back-projection pathway (`TransmissionPathway`)
-
-fn ff_network(sizes: &[usize], std: f64, bias: f64, rng: &mut StdRng) -> Network<f64> {
-    let layers = Layers::new(sizes).unwrap();
-    let n = layers.n();
-    let mut w = DMatrix::zeros(n, n);
-    let mut m = DMatrix::zeros(n, n);
-    for l in 1..sizes.len() {
-        for i in 0..sizes[l] {
-            for j in 0..sizes[l - 1] {
-                let (r, c) = (layers.offset(l) + i, layers.offset(l - 1) + j);
-                w[(r, c)] = std * (2.0 * rng.random::<f64>() - 1.0) * 3f64.sqrt();
-                m[(r, c)] = 1.0;
-            }
-        }
-    }
-    let n0 = sizes[0];
-    let b = DVector::from_fn(n, |i, _| {
-        if i < n0 {
-            0.0
-        } else {
-            bias * (2.0 * rng.random::<f64>() - 1.0)
-        }
-    });
-    let bm = DVector::from_fn(n, |i, _| if i < n0 { 0.0 } else { 1.0 });
-    Network::from_dense(layers, &w, &m, b, bm).unwrap()
-}
 
 /// Voltage-mode transmission is the built-in weight transport: same trajectory of u and W
 /// (with learning, nudging and changing inputs) to ≤ 1e-12; the ideal inverse agrees to rounding.

@@ -1,6 +1,8 @@
 //! The rt-DeEL microcircuit pathway: linear-system consistency (finite differences), validation,
 //! and Theorem 2 (loop alignment) on a teacher–student net.
 
+mod common;
+use common::ff_network;
 use lagrange_circuits::microcircuit::{
     FeedbackLearning, LayerCircuit, Microcircuit, MicrocircuitConfig, MicrocircuitInit,
     apical_error_at,
@@ -9,32 +11,6 @@ use lagrange_circuits::{CircuitError, InitParams};
 use lagrange_core::{Activation, Layers, ModelConfig, Network, Simulator, Solver, State};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-
-fn ff_network(sizes: &[usize], std: f64, bias: f64, rng: &mut StdRng) -> Network<f64> {
-    let layers = Layers::new(sizes).unwrap();
-    let n = layers.n();
-    let mut w = DMatrix::zeros(n, n);
-    let mut m = DMatrix::zeros(n, n);
-    for l in 1..sizes.len() {
-        for i in 0..sizes[l] {
-            for j in 0..sizes[l - 1] {
-                let (r, c) = (layers.offset(l) + i, layers.offset(l - 1) + j);
-                w[(r, c)] = std * (2.0 * rng.random::<f64>() - 1.0) * 3f64.sqrt();
-                m[(r, c)] = 1.0;
-            }
-        }
-    }
-    let n0 = sizes[0];
-    let b = DVector::from_fn(n, |i, _| {
-        if i < n0 {
-            0.0
-        } else {
-            bias * (2.0 * rng.random::<f64>() - 1.0)
-        }
-    });
-    let bm = DVector::from_fn(n, |i, _| if i < n0 { 0.0 } else { 1.0 });
-    Network::from_dense(layers, &w, &m, b, bm).unwrap()
-}
 
 /// (★) holds for the solved u̇ with τ dē/dt taken as a central finite difference of
 /// ē = ρ′⊙e^A + β̂⊙(ŷ − u) along (u + s u̇, matrices + s Ṁ): the P_b and q of the microcircuit

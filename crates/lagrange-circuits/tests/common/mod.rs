@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use lagrange_core::{Layers, Network};
+use nalgebra::{DMatrix, DVector};
+use rand::{RngExt, rngs::StdRng};
+
+/// A layered feed-forward network with uniform weights of standard deviation `std`, biases
+/// uniform in ±`bias` (none on the input layer), all masks 1.
+pub fn ff_network(sizes: &[usize], std: f64, bias: f64, rng: &mut StdRng) -> Network<f64> {
+    let layers = Layers::new(sizes).unwrap();
+    let n = layers.n();
+    let mut w = DMatrix::zeros(n, n);
+    let mut m = DMatrix::zeros(n, n);
+    for l in 1..sizes.len() {
+        for i in 0..sizes[l] {
+            for j in 0..sizes[l - 1] {
+                let (r, c) = (layers.offset(l) + i, layers.offset(l - 1) + j);
+                w[(r, c)] = std * (2.0 * rng.random::<f64>() - 1.0) * 3f64.sqrt();
+                m[(r, c)] = 1.0;
+            }
+        }
+    }
+    let n0 = sizes[0];
+    let b = DVector::from_fn(n, |i, _| {
+        if i < n0 {
+            0.0
+        } else {
+            bias * (2.0 * rng.random::<f64>() - 1.0)
+        }
+    });
+    let bm = DVector::from_fn(n, |i, _| if i < n0 { 0.0 } else { 1.0 });
+    Network::from_dense(layers, &w, &m, b, bm).unwrap()
+}
