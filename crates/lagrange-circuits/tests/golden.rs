@@ -4,6 +4,8 @@
 //! If the folder is missing the tests fail when `CI` is set and are skipped (with a note)
 //! otherwise.
 
+mod common;
+use common::{f64s, matrix};
 use std::path::PathBuf;
 
 use lagrange_circuits::{
@@ -32,22 +34,6 @@ fn load(dir: &std::path::Path, name: &str) -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()))
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn matrix(v: &Value) -> DMatrix<f64> {
-    let rows: Vec<Vec<f64>> = v.as_array().expect("rows").iter().map(f64s).collect();
-    let n = rows.len();
-    let m = rows.first().map_or(0, Vec::len);
-    let flat: Vec<f64> = rows.into_iter().flatten().collect();
-    DMatrix::from_row_slice(n, m, &flat)
 }
 
 fn vector(v: &Value) -> DVector<f64> {

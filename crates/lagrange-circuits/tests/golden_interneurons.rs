@@ -5,6 +5,8 @@
 //!
 //! If the golden folder is missing the test fails when `CI` is set and is skipped otherwise.
 
+mod common;
+use common::{f64s, matrix};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -30,21 +32,6 @@ fn golden_dir() -> Option<PathBuf> {
     }
     eprintln!("NOTE: golden fixture folder {GOLDEN} not found; skipping interneuron parity");
     None
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn matrix(v: &Value) -> DMatrix<f64> {
-    let rows: Vec<Vec<f64>> = v.as_array().expect("rows").iter().map(f64s).collect();
-    let n = rows.len();
-    let m = rows.first().map_or(0, Vec::len);
-    DMatrix::from_fn(n, m, |i, j| rows[i][j])
 }
 
 fn column(v: &Value) -> DMatrix<f64> {

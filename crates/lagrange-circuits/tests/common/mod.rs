@@ -4,6 +4,7 @@
 use lagrange_core::{Layers, Network};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, rngs::StdRng};
+use serde_json::Value;
 
 /// A layered feed-forward network with uniform weights of standard deviation `std`, biases
 /// uniform in ±`bias` (none on the input layer), all masks 1.
@@ -31,4 +32,21 @@ pub fn ff_network(sizes: &[usize], std: f64, bias: f64, rng: &mut StdRng) -> Net
     });
     let bm = DVector::from_fn(n, |i, _| if i < n0 { 0.0 } else { 1.0 });
     Network::from_dense(layers, &w, &m, b, bm).unwrap()
+}
+
+/// The numbers of a JSON array.
+pub fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// A JSON array of rows as a matrix.
+pub fn matrix(v: &Value) -> DMatrix<f64> {
+    let rows: Vec<Vec<f64>> = v.as_array().expect("rows").iter().map(f64s).collect();
+    let n = rows.len();
+    let m = rows.first().map_or(0, Vec::len);
+    DMatrix::from_fn(n, m, |i, j| rows[i][j])
 }
