@@ -91,44 +91,30 @@ fn build<T: Real>(
     }
 }
 
-/// iEEG layered-recurrent net [0, 40, 100, 56], sigmoid, B = 1, exact (Cholesky, LU fallback), training.
-pub fn ieeg_layered() -> Workload<f64> {
-    let layers = [0, 40, 100, 56];
-    let net = network(
-        &layers,
-        Architecture::LayeredRecurrent,
-        vec![1.0, 1.0, 1.0],
-        0.3,
-        1,
-    );
-    let n = 196.0f64;
+/// An iEEG net: sigmoid, B = 1, exact solve (Cholesky with LU fallback), training, β = 0.1 on
+/// the visible layer. FLOPs: dense factor + assembly (2N³/3) plus 12 products with W.
+fn ieeg(layers: &[usize], arch: Architecture, std: f64, seed: u64) -> Workload<f64> {
+    let factors = vec![1.0; layers.len() - 1];
+    let net = network(layers, arch, factors, std, seed);
+    let n = net.n() as f64;
+    let flops = n * n * n / 3.0 * 2.0 + 12.0 * net.n_synapses() as f64;
     let cfg = ModelConfig {
         activation: Activation::Sigmoid,
         solver: Solver::Cholesky,
         lr_weights: 1e-3,
         ..Default::default()
     };
-    build(net, cfg, 1, 0.1, n * n * n / 3.0 * 2.0 + 12.0 * 19200.0)
+    build(net, cfg, 1, 0.1, flops)
 }
 
-/// iEEG fully recurrent net [0, 40, 56], sigmoid, B = 1, exact (Cholesky, LU fallback), training.
+/// iEEG layered-recurrent net [0, 40, 100, 56] (19 200 synapses).
+pub fn ieeg_layered() -> Workload<f64> {
+    ieeg(&[0, 40, 100, 56], Architecture::LayeredRecurrent, 0.3, 1)
+}
+
+/// iEEG fully recurrent net [0, 40, 56] (9 120 synapses).
 pub fn ieeg_recurrent() -> Workload<f64> {
-    let layers = [0, 40, 56];
-    let net = network(
-        &layers,
-        Architecture::FullyRecurrent,
-        vec![1.0, 1.0],
-        0.1,
-        2,
-    );
-    let n = 96.0f64;
-    let cfg = ModelConfig {
-        activation: Activation::Sigmoid,
-        solver: Solver::Cholesky,
-        lr_weights: 1e-3,
-        ..Default::default()
-    };
-    build(net, cfg, 1, 0.1, n * n * n / 3.0 * 2.0 + 12.0 * 9120.0)
+    ieeg(&[0, 40, 56], Architecture::FullyRecurrent, 0.1, 2)
 }
 
 /// The reference MNIST net 784-300-100-10, hard-sigmoid, B = 180, dynamic inputs as the

@@ -5,8 +5,7 @@
 //! otherwise.
 
 mod common;
-use common::{f64s, matrix};
-use std::path::PathBuf;
+use common::{f64s, golden_dir, matrix};
 
 use lagrange_circuits::{
     Architecture, DrawOrder, InitParams, NumpyRandomState, ReferenceInitSpec, TopologySpec,
@@ -14,20 +13,6 @@ use lagrange_circuits::{
 };
 use nalgebra::{DMatrix, DVector};
 use serde_json::Value;
-
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
-
-fn golden_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(GOLDEN);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("golden fixture folder {GOLDEN} is missing (CI is set, so this is an error)");
-    }
-    eprintln!("NOTE: golden fixture folder {GOLDEN} not found; skipping golden tests");
-    None
-}
 
 fn load(dir: &std::path::Path, name: &str) -> Value {
     let path = dir.join(name);
@@ -68,7 +53,9 @@ fn assert_matrix_bits_eq(name: &str, got: &DMatrix<f64>, want: &DMatrix<f64>) {
 
 #[test]
 fn numpy_legacy_rng_matches_fixture() {
-    let Some(dir) = golden_dir() else { return };
+    let Some(dir) = golden_dir("golden tests") else {
+        return;
+    };
     let fx = load(&dir, "rng_numpy_legacy_mt19937.json");
     let seed = fx["seed"].as_u64().unwrap() as u32;
 
@@ -139,7 +126,9 @@ fn spec_from_config(cfg: &Value) -> TopologySpec {
 
 #[test]
 fn masks_match_every_fixture() {
-    let Some(dir) = golden_dir() else { return };
+    let Some(dir) = golden_dir("golden tests") else {
+        return;
+    };
     for (name, fx) in trajectory_fixtures(&dir) {
         let cfg = &fx["config"];
         let topo = spec_from_config(cfg)
@@ -182,7 +171,9 @@ fn order_of(cfg: &Value) -> DrawOrder {
 
 #[test]
 fn initial_weights_match_every_fixture_bit_exactly() {
-    let Some(dir) = golden_dir() else { return };
+    let Some(dir) = golden_dir("golden tests") else {
+        return;
+    };
     let mut interneuron_files = 0;
     for (name, fx) in trajectory_fixtures(&dir) {
         let cfg = &fx["config"];
@@ -248,7 +239,9 @@ fn initial_weights_match_every_fixture_bit_exactly() {
 #[test]
 fn first_draw_differs_from_fixture() {
     // Guards against silently keeping draw #1 (the TF behaviour) instead of draw #2.
-    let Some(dir) = golden_dir() else { return };
+    let Some(dir) = golden_dir("golden tests") else {
+        return;
+    };
     let fx = load(&dir, "single_ff_sigmoid_lu_clamped.json");
     let cfg = &fx["config"];
     let topo = spec_from_config(cfg).build().unwrap();

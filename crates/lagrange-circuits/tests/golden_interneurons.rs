@@ -6,9 +6,8 @@
 //! If the golden folder is missing the test fails when `CI` is set and is skipped otherwise.
 
 mod common;
-use common::{f64s, matrix};
+use common::{f64s, golden_dir, matrix};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use lagrange_circuits::interneurons::{
     FixtureInterneuronConfig, FixtureInterneuronState, pathway_from_fixture_state,
@@ -19,20 +18,7 @@ use lagrange_core::{
 use nalgebra::{DMatrix, DVector};
 use serde_json::Value;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
 const RTOL: f64 = 1e-9;
-
-fn golden_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(GOLDEN);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("golden fixture folder {GOLDEN} is missing (CI is set, so this is an error)");
-    }
-    eprintln!("NOTE: golden fixture folder {GOLDEN} not found; skipping interneuron parity");
-    None
-}
 
 fn column(v: &Value) -> DMatrix<f64> {
     let x = f64s(v);
@@ -165,7 +151,9 @@ fn replay(dir: &std::path::Path, name: &str) -> BTreeMap<&'static str, (f64, usi
 }
 
 fn check(name: &str) {
-    let Some(dir) = golden_dir() else { return };
+    let Some(dir) = golden_dir("interneuron parity") else {
+        return;
+    };
     let worst = replay(&dir, name);
     eprintln!("{name}:");
     for (f, (e, k)) in &worst {

@@ -5,6 +5,7 @@ use lagrange_core::{Layers, Network};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, rngs::StdRng};
 use serde_json::Value;
+use std::path::PathBuf;
 
 /// A layered feed-forward network with uniform weights of standard deviation `std`, biases
 /// uniform in ±`bias` (none on the input layer), all masks 1.
@@ -49,4 +50,21 @@ pub fn matrix(v: &Value) -> DMatrix<f64> {
     let n = rows.len();
     let m = rows.first().map_or(0, Vec::len);
     DMatrix::from_fn(n, m, |i, j| rows[i][j])
+}
+
+/// The shared golden fixtures, relative to this crate.
+pub const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
+
+/// The golden folder; `None` (with a note naming `what` is skipped) when it is missing outside CI,
+/// a panic when it is missing and `CI` is set.
+pub fn golden_dir(what: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(GOLDEN);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("golden fixture folder {GOLDEN} is missing (CI is set, so this is an error)");
+    }
+    eprintln!("NOTE: golden fixture folder {GOLDEN} not found; skipping {what}");
+    None
 }
