@@ -146,6 +146,31 @@ pub fn mnist_b180(method: Method) -> Workload<f32> {
     build(net, cfg, 180, 0.1, flops)
 }
 
+/// The mnist-paper net 784-500-10 (paper Fig. 4), hard-sigmoid, B = 50, clamped inputs, f32,
+/// exact solve by the structured solver, learned biases, as `experiments/mnist-paper.ron` runs it.
+/// FLOPs: three products with the 784×500 block per sample (forward, W r̄ for the plasticity,
+/// Ẇ) plus the small layer, i.e. 6 · nnz · B.
+pub fn mnist_paper_b50() -> Workload<f32> {
+    let layers = [784, 500, 10];
+    let net = network(
+        &layers,
+        Architecture::LayeredFeedforward,
+        vec![1.0, 1.0],
+        0.01,
+        4,
+    );
+    let nnz = net.n_synapses() as f64;
+    let b = 50.0;
+    let cfg = ModelConfig {
+        activation: Activation::HardSigmoid,
+        lr_weights: 0.05,
+        lr_biases: 0.05,
+        learn_biases: true,
+        ..Default::default()
+    };
+    build(net, cfg, 50, 0.1, 6.0 * nnz * b)
+}
+
 impl<T: Real> Workload<T> {
     /// One training step.
     pub fn step(&mut self) {

@@ -235,6 +235,10 @@ impl<T: Real> Network<T> {
     pub fn projections_mut(&mut self) -> &mut [Projection<T>] {
         &mut self.projections
     }
+    /// The layers and the mutable projection blocks at once (shapes must not be changed).
+    pub(crate) fn layers_and_projections_mut(&mut self) -> (&Layers, &mut [Projection<T>]) {
+        (&self.layers, &mut self.projections)
+    }
     /// Number of synapses with a nonzero learning-rate factor (a count, not the reference's sum of factors).
     pub fn n_synapses(&self) -> usize {
         self.projections

@@ -4,7 +4,7 @@
 use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
-use crate::ops::{chunk_cols, mmut, mref, par_product};
+use crate::ops::{chunk_cols, mmut, mref, n_chunks, par_product, par_wdot_product};
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
@@ -116,6 +116,16 @@ struct Workspace<T: Real> {
     wdot: Vec<DMatrix<T>>,
     bdot: DVector<T>,
     has_wdot: bool,
+    /// `wdot` holds zeros (set once when plasticity is off, instead of every step).
+    wdot_zero: bool,
+    /// Per projection: the mask's common value when all its entries are equal (cached; cleared by
+    /// `network_mut`).
+    mask_uniform: Vec<Option<T>>,
+    /// Per projection: `Some(s)` when this step's Ẇ = s ε[post] r̄[pre]ᵀ is kept factored and
+    /// not materialised in `wdot` (uniform mask, no Ẇ clipping, built-in pathway).
+    factored: Vec<Option<T>>,
+    /// One B × ncol scratch per column chunk for the factored products.
+    lr_scratch: Vec<DMatrix<T>>,
     train: bool,
     // structured solver
     nudged: Vec<usize>,
@@ -124,8 +134,20 @@ struct Workspace<T: Real> {
     wdense: DMatrix<T>,
     wdense_t: DMatrix<T>,
     gram: DMatrix<T>,
+    /// `gram` = WᵀW of the current weights (kept by rank-B updates between refreshes).
+    gram_valid: bool,
+    /// Incremental updates since `gram` was last computed from scratch.
+    gram_age: u32,
+    /// Per projection W_kᵀ ε[post] (|pre| × B), scratch of the incremental Gram update.
+    gram_p: Vec<DMatrix<T>>,
+    /// εᵀε of one layer (B × B), scratch of the incremental Gram update.
+    gram_s: DMatrix<T>,
     slots: Vec<Slot<T>>,
 }
+
+/// Incremental updates of the Gram matrix WᵀW before it is recomputed from scratch (bounds the
+/// accumulated rounding to a few hundred updates' worth, far below the 1e-9 parity tolerance).
+const GRAM_REFRESH: u32 = 256;
 
 /// A network, its configuration and the state of a batch of trajectories: the object that steps
 /// the NLA dynamics.
@@ -193,6 +215,9 @@ impl<T: Real> Simulator<T> {
     }
     /// Mutable access to the network (shapes must not change).
     pub fn network_mut(&mut self) -> &mut Network<T> {
+        // weights or masks may change: drop what is cached about them
+        self.ws.mask_uniform.clear();
+        self.ws.gram_valid = false;
         &mut self.network
     }
     /// The configuration.
@@ -342,6 +367,23 @@ impl<T: Real> Simulator<T> {
             ws.udot = z();
             ws.slots.clear();
             ws.chunks.clear();
+            let ncol = chunk_cols(b);
+            ws.lr_scratch = (0..n_chunks(b)).map(|_| DMatrix::zeros(b, ncol)).collect();
+            ws.gram_s = DMatrix::zeros(b, b);
+            ws.gram_p.clear();
+        }
+        let np = self.network.projections().len();
+        if ws.gram_p.len() != np {
+            let l = self.network.layers();
+            ws.gram_p = self
+                .network
+                .projections()
+                .iter()
+                .map(|p| DMatrix::zeros(l.size(p.pre), b))
+                .collect();
+        }
+        if ws.factored.len() != np {
+            ws.factored = vec![None; np];
         }
         if ws.wdot.len() != self.network.projections().len() {
             ws.wdot = self
@@ -351,6 +393,7 @@ impl<T: Real> Simulator<T> {
                 .map(|p| DMatrix::zeros(p.weights.nrows(), p.weights.ncols()))
                 .collect();
             ws.bdot = DVector::zeros(n);
+            ws.wdot_zero = true;
         }
         let f0 = match self.config.inputs {
             InputMode::Clamped => self.network.layers().n_inputs(),
@@ -570,9 +613,32 @@ impl<T: Real> Simulator<T> {
         ws.has_wdot = train && lr > 0.0;
         let scale = T::c(lr) / T::c(b as f64);
         let l = net.layers();
-        for (wd, p) in ws.wdot.iter_mut().zip(net.projections()) {
-            if !ws.has_wdot {
-                wd.fill(zero);
+        if ws.mask_uniform.len() != net.projections().len() {
+            ws.mask_uniform = net
+                .projections()
+                .iter()
+                .map(|p| {
+                    let m = p.mask.as_slice();
+                    let m0 = m.first().copied().unwrap_or(zero);
+                    m.iter().all(|&x| x == m0).then_some(m0)
+                })
+                .collect();
+        }
+        let can_factor =
+            self.pathway.is_none() && self.config.clip_weight_derivative.is_none() && ws.has_wdot;
+        for (f, m) in ws.factored.iter_mut().zip(&ws.mask_uniform) {
+            *f = m.filter(|_| can_factor).map(|m| scale * m);
+        }
+        if !ws.has_wdot {
+            if !ws.wdot_zero {
+                ws.wdot.iter_mut().for_each(|wd| wd.fill(zero));
+                ws.wdot_zero = true;
+            }
+        } else {
+            ws.wdot_zero = false;
+        }
+        for ((wd, p), f) in ws.wdot.iter_mut().zip(net.projections()).zip(&ws.factored) {
+            if !ws.has_wdot || f.is_some() {
                 continue;
             }
             let (op, oq) = (l.offset(p.post), l.offset(p.pre));
@@ -681,14 +747,18 @@ impl<T: Real> Simulator<T> {
             }
         }
         if ws.has_wdot {
-            par_product(
+            par_wdot_product(
                 net,
-                Some(&ws.wdot),
+                &ws.wdot,
+                &ws.factored,
+                &ws.eps,
+                &ws.rbar,
                 false,
                 &|_, _| true,
                 tau,
                 &ws.rbar,
                 &mut ws.tmp,
+                &mut ws.lr_scratch,
             );
         }
         let beta = self.beta.as_slice();
@@ -707,7 +777,19 @@ impl<T: Real> Simulator<T> {
             let keep = move |_post: usize, pre: usize| pre >= k0;
             par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
             if ws.has_wdot {
-                par_product(net, Some(&ws.wdot), true, &keep, tau, &ws.eps, &mut ws.tmp2);
+                par_wdot_product(
+                    net,
+                    &ws.wdot,
+                    &ws.factored,
+                    &ws.eps,
+                    &ws.rbar,
+                    true,
+                    &keep,
+                    tau,
+                    &ws.eps,
+                    &mut ws.tmp2,
+                    &mut ws.lr_scratch,
+                );
             }
             // g = −s + ρ′⊙tmp2 + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
             for c in 0..b {
@@ -791,8 +873,10 @@ impl<T: Real> Simulator<T> {
             }
         }
         if self.use_structured() {
-            if f0 > 0 {
+            let moving = (0..b).any(|c| (0..f0).any(|r| self.ws.udot[(r, c)] != T::c(0.0)));
+            if moving {
                 // r_F −= (M [u̇_C; 0])_F, matrix-free: M x = Aᵀ(A x) + Δ⊙x with A = I − W D
+                // (skipped while the clamped inputs stand still)
                 self.apply_m_into_tmp();
                 for c in 0..b {
                     for r in f0..n {
@@ -809,7 +893,8 @@ impl<T: Real> Simulator<T> {
         }
     }
 
-    /// tmp = M x with x = ws.udot (nonzero on the clamped rows only), using the built-in pathway.
+    /// tmp = M x with x = ws.udot (nonzero on the clamped rows, i.e. layer 0, only), using the
+    /// built-in pathway. Only the free rows (layers ≥ 1) of tmp are computed.
     fn apply_m_into_tmp(&mut self) {
         let net = &self.network;
         let ws = &mut self.ws;
@@ -822,22 +907,23 @@ impl<T: Real> Simulator<T> {
             *p = d * x;
         }
         ws.tmp2.copy_from(&ws.udot);
+        // p is zero outside layer 0
         par_product(
             net,
             None,
             false,
-            &|_, _| true,
+            &|_, pre| pre == 0,
             T::c(-1.0),
             &ws.p,
             &mut ws.tmp2,
         );
-        // tmp = tmp2 − d ⊙ (Wᵀ tmp2) + Δ ⊙ x
+        // tmp = tmp2 − d ⊙ (Wᵀ tmp2) + Δ ⊙ x  (rows of layer 0 are not needed)
         ws.tmp.fill(T::c(0.0));
         par_product(
             net,
             None,
             true,
-            &|_, _| true,
+            &|_, pre| pre >= 1,
             T::c(1.0),
             &ws.tmp2,
             &mut ws.tmp,
@@ -1072,7 +1158,9 @@ impl<T: Real> Simulator<T> {
                 }
             }
         }
-        if self.pathway.is_none() {
+        if self.pathway.is_none() && !(ws.gram_valid && ws.gram_age < GRAM_REFRESH) {
+            ws.gram_valid = true;
+            ws.gram_age = 0;
             // G_ij = Σ_k W_kiᵀ W_kj over projections sharing a postsynaptic layer; blocks with
             // pre_i <= pre_j are computed, the others mirrored (G is symmetric).
             ws.gram.fill(T::c(0.0));
@@ -1422,14 +1510,18 @@ impl<T: Real> Simulator<T> {
                 }
             }
             if ws.has_wdot {
-                par_product(
+                par_wdot_product(
                     net,
-                    Some(&ws.wdot),
+                    &ws.wdot,
+                    &ws.factored,
+                    &ws.eps,
+                    &ws.rbar,
                     false,
                     &all,
                     T::c(1.0),
                     &ws.rbar,
                     &mut ws.tmp2,
+                    &mut ws.lr_scratch,
                 );
             }
             // h = p − t1 − q' (udot as scratch)
@@ -1451,14 +1543,18 @@ impl<T: Real> Simulator<T> {
         ws.g.fill(zero);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
         if ws.has_wdot && !reference_single {
-            par_product(
+            par_wdot_product(
                 net,
-                Some(&ws.wdot),
+                &ws.wdot,
+                &ws.factored,
+                &ws.eps,
+                &ws.rbar,
                 true,
                 &all,
                 T::c(1.0),
                 &ws.eps,
                 &mut ws.g,
+                &mut ws.lr_scratch,
             );
         }
         let (eps, t1, t2, d, dd, p, ea, g) = (
@@ -1484,6 +1580,167 @@ impl<T: Real> Simulator<T> {
                 *o = f / tau;
             }
         }
+    }
+
+    /// W += dt Ẇ (spec §6.3) with the optional clipping of W. Factored Ẇ (see `Workspace::factored`)
+    /// is added by one product per projection, W += dt s ε[post] r̄[pre]ᵀ, never materialised.
+    ///
+    /// When the dense solver's Gram matrix G = WᵀW is current and every Ẇ is factored, G is
+    /// updated in O((nnz + N²) B) instead of recomputed in O(N³): with W′_k = W_k + a_k E R_kᵀ
+    /// (E = ε of the common postsynaptic layer, R_k = r̄[pre_k], a_k = dt s_k),
+    /// W′_pᵀW′_q = W_pᵀW_q + a_q Q_p R_qᵀ + a_p R_p Q_qᵀ with Q_k = W_kᵀE + (a_k/2) R_k EᵀE.
+    fn update_weights(&mut self, dt: T) {
+        let zero = T::c(0.0);
+        let clip = self.config.clip_weights.map(T::c);
+        let b = self.state.batch();
+        let ws = &mut self.ws;
+        let incremental =
+            ws.gram_valid && ws.gram_age < GRAM_REFRESH && ws.factored.iter().all(Option::is_some);
+        let (l, projections) = self.network.layers_and_projections_mut();
+        if incremental {
+            for (p, gp) in projections.iter().zip(ws.gram_p.iter_mut()) {
+                matmul(
+                    mmut(gp),
+                    Accum::Replace,
+                    mref(&p.weights).transpose(),
+                    mref(&ws.eps).subrows(l.offset(p.post), l.size(p.post)),
+                    T::c(1.0),
+                    Par::Seq,
+                );
+            }
+        }
+        let mut clipped = false;
+        for (k, p) in projections.iter_mut().enumerate() {
+            let (rows, cols) = p.weights.shape();
+            // contiguous column chunks of W: every entry is computed the same way whatever the
+            // number of threads
+            let cch = cols.div_ceil(4).max(1);
+            let parallel = rows * cols * b >= 1 << 16;
+            match ws.factored[k] {
+                Some(s) if s == zero => {}
+                Some(s) => {
+                    let e = mref(&ws.eps).subrows(l.offset(p.post), rows);
+                    let r = mref(&ws.rbar).subrows(l.offset(p.pre), cols);
+                    let run = |c0: usize, part: faer::MatMut<'_, T>| {
+                        let nc = part.ncols();
+                        matmul(
+                            part,
+                            Accum::Add,
+                            e,
+                            r.subrows(c0, nc).transpose(),
+                            dt * s,
+                            Par::Seq,
+                        );
+                    };
+                    if parallel {
+                        p.weights
+                            .as_mut_slice()
+                            .par_chunks_mut(cch * rows)
+                            .enumerate()
+                            .for_each(|(i, ch)| {
+                                let nc = ch.len() / rows;
+                                run(
+                                    i * cch,
+                                    faer::MatMut::from_column_major_slice_mut(ch, rows, nc),
+                                );
+                            });
+                    } else {
+                        run(0, mmut(&mut p.weights));
+                    }
+                }
+                None => {
+                    let body = |(w, x): (&mut [T], &[T])| {
+                        for (w, &x) in w.iter_mut().zip(x) {
+                            *w += dt * x;
+                        }
+                    };
+                    let wd = ws.wdot[k].as_slice();
+                    if parallel {
+                        p.weights
+                            .as_mut_slice()
+                            .par_chunks_mut(cch * rows)
+                            .zip(wd.par_chunks(cch * rows))
+                            .for_each(body);
+                    } else {
+                        body((p.weights.as_mut_slice(), wd));
+                    }
+                }
+            }
+            if let Some(c) = clip {
+                for w in p.weights.as_mut_slice() {
+                    let x = w.max_(-c).min_(c);
+                    if x != *w {
+                        clipped = true;
+                        *w = x;
+                    }
+                }
+            }
+        }
+        if !incremental || clipped {
+            ws.gram_valid = false;
+            return;
+        }
+        let ps = &*projections;
+        let fac = |k: usize| dt * ws.factored[k].unwrap_or(zero);
+        for post in 0..l.len() {
+            if !ps.iter().any(|p| p.post == post) {
+                continue;
+            }
+            let e = mref(&ws.eps).subrows(l.offset(post), l.size(post));
+            matmul(
+                mmut(&mut ws.gram_s),
+                Accum::Replace,
+                e.transpose(),
+                e,
+                T::c(1.0),
+                Par::Seq,
+            );
+            for (k, p) in ps.iter().enumerate() {
+                if p.post == post {
+                    matmul(
+                        mmut(&mut ws.gram_p[k]),
+                        Accum::Add,
+                        mref(&ws.rbar).subrows(l.offset(p.pre), l.size(p.pre)),
+                        mref(&ws.gram_s),
+                        fac(k) * T::c(0.5),
+                        Par::Seq,
+                    );
+                }
+            }
+            for (kp, p) in ps.iter().enumerate() {
+                for (kq, q) in ps.iter().enumerate() {
+                    if p.post != post || q.post != post {
+                        continue;
+                    }
+                    let rp = mref(&ws.rbar).subrows(l.offset(p.pre), l.size(p.pre));
+                    let rq = mref(&ws.rbar).subrows(l.offset(q.pre), l.size(q.pre));
+                    let mut g = mmut(&mut ws.gram);
+                    let mut blk = g.rb_mut().submatrix_mut(
+                        l.offset(p.pre),
+                        l.offset(q.pre),
+                        l.size(p.pre),
+                        l.size(q.pre),
+                    );
+                    matmul(
+                        blk.rb_mut(),
+                        Accum::Add,
+                        mref(&ws.gram_p[kp]),
+                        rq.transpose(),
+                        fac(kq),
+                        Par::Seq,
+                    );
+                    matmul(
+                        blk,
+                        Accum::Add,
+                        rp,
+                        mref(&ws.gram_p[kq]).transpose(),
+                        fac(kp),
+                        Par::Seq,
+                    );
+                }
+            }
+        }
+        ws.gram_age += 1;
     }
 
     /// Checks u̇, then applies u += dt u̇, W += dt Ẇ, b += dt ḃ (spec §6.3) and shifts the stored
@@ -1531,6 +1788,9 @@ impl<T: Real> Simulator<T> {
             );
             pw.end_step(&ctx, &self.ws.udot)?;
         }
+        if self.ws.has_wdot {
+            self.update_weights(dt);
+        }
         let st = &mut self.state;
         for (u, &ud) in
             st.u.as_mut_slice()
@@ -1540,17 +1800,6 @@ impl<T: Real> Simulator<T> {
             *u += dt * ud;
         }
         st.udot.copy_from(&self.ws.udot);
-        if self.ws.has_wdot {
-            let clip = self.config.clip_weights.map(T::c);
-            for (p, wd) in self.network.projections_mut().iter_mut().zip(&self.ws.wdot) {
-                for (w, &x) in p.weights.as_mut_slice().iter_mut().zip(wd.as_slice()) {
-                    *w += dt * x;
-                }
-                if let Some(c) = clip {
-                    p.weights.apply(|x| *x = x.max_(-c).min_(c));
-                }
-            }
-        }
         if self.ws.bdot.iter().any(|&x| x != T::c(0.0)) {
             self.network.biases.axpy(dt, &self.ws.bdot, T::c(1.0));
             if let Some(c) = self.config.clip_biases.map(T::c) {
