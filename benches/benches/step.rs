@@ -1,6 +1,8 @@
 //! Criterion groups:
 //! * `step`: one training step of each experiment's network (2 threads unless
-//!   `LAGRANGE_BENCH_THREADS` says otherwise);
+//!   `LAGRANGE_BENCH_THREADS` says otherwise), plus the mnist-paper net (784-500-10, B = 50);
+//! * `parts`: the solve alone (`solve_*`: everything of a step up to u̇) and the weight update
+//!   alone (`update_*`: W += dt Ẇ) of the MNIST exact and iEEG layered steps;
 //! * `limits`: the machine's reference operations of matching shape, measured in the same run
 //!   (an f32 GEMM of the MNIST forward shape; dense Cholesky factor + solve of the iEEG sizes).
 //!
@@ -10,7 +12,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
-use lagrange_benches::{ieeg_layered, ieeg_recurrent, mnist_b180};
+use lagrange_benches::{ieeg_layered, ieeg_recurrent, mnist_b180, mnist_paper_b50};
 use lagrange_core::Method;
 
 fn threads() -> usize {
@@ -43,6 +45,7 @@ fn benches(c: &mut Criterion) {
     let mut ir = ieeg_recurrent();
     let mut me = mnist_b180(Method::Exact);
     let mut mu = mnist_b180(Method::Euler);
+    let mut mp = mnist_paper_b50();
     // limits: GEMM of the largest MNIST product (300×784 · 784×180, f32) and dense SPD solves
     let (m, k, n) = (300, 784, 180);
     let a = Mat::<f32>::from_fn(m, k, |i, j| ((i * 7 + j) % 13) as f32 * 0.01);
@@ -64,6 +67,14 @@ fn benches(c: &mut Criterion) {
         ("step/ieeg_recurrent_f64", ir.flops),
         ("step/mnist_exact_f32_b180", me.flops),
         ("step/mnist_euler_f32_b180", mu.flops),
+        ("step/mnist_paper_f32_b50", mp.flops),
+        (
+            "parts/solve_mnist_exact_f32_b180",
+            me.flops - me.update_flops(),
+        ),
+        ("parts/update_mnist_exact_f32_b180", me.update_flops()),
+        ("parts/solve_ieeg_layered_f64", il.flops - il.update_flops()),
+        ("parts/update_ieeg_layered_f64", il.update_flops()),
         ("limits/gemm_f32_300x784x180", 2.0 * (m * k * n) as f64),
         (
             "limits/cholesky_solve_f64_196",
@@ -80,6 +91,16 @@ fn benches(c: &mut Criterion) {
     g.bench_function("ieeg_recurrent_f64", |b| b.iter(|| ir.step()));
     g.bench_function("mnist_exact_f32_b180", |b| b.iter(|| me.step()));
     g.bench_function("mnist_euler_f32_b180", |b| b.iter(|| mu.step()));
+    g.bench_function("mnist_paper_f32_b50", |b| b.iter(|| mp.step()));
+    g.finish();
+    let mut g = c.benchmark_group("parts");
+    g.sample_size(20);
+    g.bench_function("solve_mnist_exact_f32_b180", |b| b.iter(|| me.solve()));
+    me.solve();
+    g.bench_function("update_mnist_exact_f32_b180", |b| b.iter(|| me.update()));
+    g.bench_function("solve_ieeg_layered_f64", |b| b.iter(|| il.solve()));
+    il.solve();
+    g.bench_function("update_ieeg_layered_f64", |b| b.iter(|| il.update()));
     g.finish();
     let mut g = c.benchmark_group("limits");
     g.sample_size(20);

@@ -178,4 +178,22 @@ impl<T: Real> Workload<T> {
             .step(&self.input, &self.target, true)
             .expect("step");
     }
+
+    /// Everything of a training step up to u̇ (rates, ε, Ẇ products, the solve or predictor),
+    /// without the Euler update.
+    pub fn solve(&mut self) {
+        self.sim
+            .velocity(&self.input, &self.target, true)
+            .expect("velocity");
+    }
+
+    /// The weight update W += dt Ẇ alone (Ẇ of the last `solve` or `step`).
+    pub fn update(&mut self) {
+        self.sim.apply_weight_update();
+    }
+
+    /// FLOPs of the weight update alone: one product ε r̄ᵀ per plastic block, 2 · nnz · B.
+    pub fn update_flops(&self) -> f64 {
+        2.0 * self.sim.network().n_synapses() as f64 * self.sim.state().batch() as f64
+    }
 }

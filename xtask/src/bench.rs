@@ -22,6 +22,15 @@ const IEEG_LAYERED: &str = "step/ieeg_layered_f64";
 const IEEG_RECURRENT: &str = "step/ieeg_recurrent_f64";
 const MNIST_EXACT: &str = "step/mnist_exact_f32_b180";
 const MNIST_EULER: &str = "step/mnist_euler_f32_b180";
+/// The mnist-paper step (no target; reported).
+const MNIST_PAPER: &str = "step/mnist_paper_f32_b50";
+/// Criterion ids of the `parts` group (no targets; reported).
+const PARTS: [&str; 4] = [
+    "parts/solve_mnist_exact_f32_b180",
+    "parts/update_mnist_exact_f32_b180",
+    "parts/solve_ieeg_layered_f64",
+    "parts/update_ieeg_layered_f64",
+];
 /// Criterion ids of the `limits` group.
 const GEMM: &str = "limits/gemm_f32_300x784x180";
 const CHOL196: &str = "limits/cholesky_solve_f64_196";
@@ -129,10 +138,14 @@ pub fn run(args: &[String]) -> Result<()> {
         IEEG_RECURRENT,
         MNIST_EXACT,
         MNIST_EULER,
+        MNIST_PAPER,
         GEMM,
         CHOL196,
         CHOL96,
-    ] {
+    ]
+    .into_iter()
+    .chain(PARTS)
+    {
         for (baseline, map) in [("t1", &mut t1), ("t2", &mut t2)] {
             match median_ns(&crit_dir, id, baseline, start) {
                 Ok(ns) => {
@@ -365,12 +378,16 @@ fn render(
             status
         );
     }
-    for id in [GEMM, CHOL196, CHOL96] {
+    for (id, what) in [(MNIST_PAPER, "")]
+        .into_iter()
+        .chain(PARTS.map(|p| (p, "")))
+        .chain([GEMM, CHOL196, CHOL96].map(|l| (l, " (limit)")))
+    {
         let m2 = t2.get(id).copied();
         let m1 = t1.get(id).copied();
         let _ = writeln!(
             s,
-            "| {} (limit) | {} | {} | – | {} | {} | – | – |",
+            "| {}{what} | {} | {} | – | {} | {} | – | – |",
             short(id),
             m2.map_or_else(na, fmt_time),
             gflops(flops, id, m2).map_or_else(na, |g| format!("{g:.1}")),

@@ -444,6 +444,36 @@ impl<T: Real> Simulator<T> {
         })
     }
 
+    /// u̇ of every sample at the current state for the given input and target (the exact solve of
+    /// spec §5.1, or the configured predictor), without stepping: voltages, weights and biases are
+    /// left as they are (the solve counters of [`Simulator::stats`] count it). `step` is this, then
+    /// the Euler update of u, W and b.
+    pub fn velocity(
+        &mut self,
+        input: &DMatrix<T>,
+        target: &DMatrix<T>,
+        train: bool,
+    ) -> Result<&DMatrix<T>, CoreError> {
+        self.prepare(input, target, train)?;
+        match self.config.method {
+            Method::Exact => {
+                self.solve_exact()?;
+            }
+            _ => self.predict()?,
+        }
+        Ok(&self.ws.udot)
+    }
+
+    /// Applies W += dt Ẇ (spec §6.3) with the Ẇ of the last [`Simulator::velocity`] or
+    /// [`Simulator::step`] call, alone (no change of u or b; a second call applies it again).
+    /// Meant for benchmarks that time the weight update by itself.
+    #[doc(hidden)]
+    pub fn apply_weight_update(&mut self) {
+        if self.ws.has_wdot {
+            self.update_weights(T::c(self.config.dt));
+        }
+    }
+
     /// The dense linear system (H, g) of sample `sample` at the current state for the given
     /// input and target (spec §5.1, paper Eqs. 64–70), without stepping. H includes the factor τ
     /// and covers all N neurons (no clamping). Meant for tests and inspection: O(N²) memory.

@@ -102,3 +102,26 @@ fn factored_plasticity_and_incremental_gram_match_the_plain_step() {
         }
     }
 }
+
+#[test]
+fn velocity_is_the_step_udot_and_changes_nothing() {
+    let net = random_net::<f64>(&[4, 6, 3], Arch::LayeredRecurrent, 0.4, 5);
+    let n = net.n();
+    let cfg = ModelConfig {
+        activation: Activation::Sigmoid,
+        lr_weights: 1e-2,
+        ..Default::default()
+    };
+    let mut sim = Simulator::new(net, cfg, 3).unwrap();
+    sim.set_beta_outputs(0.3);
+    sim.state_mut().u = random_matrix(n, 3, 0.0, 1.0, 6);
+    let x = random_matrix(4, 3, 0.0, 1.0, 7);
+    let y = random_matrix(3, 3, 0.0, 1.0, 8);
+    let (u0, w0) = (sim.state().u.clone(), sim.network().dense_weights());
+    let v = sim.velocity(&x, &y, true).unwrap().clone();
+    assert_eq!(sim.state().u, u0, "velocity must not move u");
+    assert_eq!(sim.network().dense_weights(), w0, "velocity must not change W");
+    sim.step(&x, &y, true).unwrap();
+    assert_eq!(sim.state().udot, v, "step uses the same u̇");
+    assert!(v.iter().any(|&x| x != 0.0));
+}
