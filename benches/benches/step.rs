@@ -4,7 +4,8 @@
 //! * `parts`: the solve alone (`solve_*`: everything of a step up to u̇) and the weight update
 //!   alone (`update_*`: W += dt Ẇ) of the MNIST exact and iEEG layered steps;
 //! * `limits`: the machine's reference operations of matching shape, measured in the same run
-//!   (an f32 GEMM of the MNIST forward shape; dense Cholesky factor + solve of the iEEG sizes).
+//!   (an f32 GEMM of the MNIST forward shape; dense Cholesky factor + solve of the iEEG sizes,
+//!   sequential as the simulator runs them).
 //!
 //! The FLOP count of every id is written to `target/criterion/lagrange-flops.json` so that
 //! `cargo xtask bench` can print GFLOP/s.
@@ -117,6 +118,9 @@ fn benches(c: &mut Criterion) {
             )
         })
     });
+    // the simulator factors each sample's H sequentially (the batch is what runs in parallel):
+    // the matching limit is the sequential factor + solve
+    faer::set_global_parallelism(Par::Seq);
     for (name, s) in [
         ("cholesky_solve_f64_196", &s196),
         ("cholesky_solve_f64_96", &s96),

@@ -115,21 +115,30 @@ pub(crate) fn par_product<T: Real>(
     }
 }
 
+/// The plasticity Ẇ of this step in factored form, per projection k: `s[k] = Some(s_k)` when
+/// Ẇ_k = s_k (E[post] R[pre]ᵀ ⊙ M_k) with a mask M_k that is either all ones or, for a block of
+/// a population onto itself (`zero_diag[k]`), ones off the diagonal; then
+/// Ẇ_k = s_k (E R ᵀ − diag(δ_k)) with δ_k,i = Σ_b E_ib R_ib (`delta[k]`). E = ε and R = r̄ over
+/// the whole batch (spec §6: a uniform mask and no Ẇ clipping make the rule exactly this).
+pub(crate) struct Factored<'a, T: Real> {
+    pub s: &'a [Option<T>],
+    pub zero_diag: &'a [bool],
+    pub delta: &'a [nalgebra::DVector<T>],
+    pub e: &'a DMatrix<T>,
+    pub r: &'a DMatrix<T>,
+}
+
 /// `out += alpha · op(Ẇ) · x` over the projections accepted by `keep`, where Ẇ_k is either
-/// materialised (`wdot[k]`, when `factored[k]` is `None`) or kept as the rank-B product
-/// Ẇ_k = s_k E[post] R[pre]ᵀ (`factored[k] = Some(s_k)`: a uniform mask and no Ẇ clipping make
-/// the plasticity rule of spec §6 exactly this product, with E = ε and R = r̄ over the whole
-/// batch). The factored form costs O((|post| + |pre|) B²) instead of O(|post| |pre| B):
-/// out[post] += alpha s_k E (Rᵀ x[pre]), or transposed out[pre] += alpha s_k R (Eᵀ x[post]).
-/// Columns are split into the fixed chunks of [`chunk_cols`]; `scratch` holds one B × ncol
-/// matrix per chunk.
+/// materialised (`wdot[k]`, when `f.s[k]` is `None`) or kept factored (see [`Factored`]). The
+/// factored form costs O((|post| + |pre|) B²) instead of O(|post| |pre| B):
+/// out[post] += alpha s_k (E (Rᵀ x[pre]) − δ ⊙ x[pre]), or transposed
+/// out[pre] += alpha s_k (R (Eᵀ x[post]) − δ ⊙ x[post]). Columns are split into the fixed
+/// chunks of [`chunk_cols`]; `scratch` holds one B × ncol matrix per chunk.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn par_wdot_product<T: Real>(
     net: &Network<T>,
     wdot: &[DMatrix<T>],
-    factored: &[Option<T>],
-    e: &DMatrix<T>,
-    r: &DMatrix<T>,
+    f: &Factored<'_, T>,
     transpose: bool,
     keep: &(dyn Fn(usize, usize) -> bool + Sync),
     alpha: T,
@@ -145,8 +154,8 @@ pub(crate) fn par_wdot_product<T: Real>(
             && !net
                 .projections()
                 .iter()
-                .zip(factored)
-                .any(|(p, f)| p.post == post && p.pre == pre && f.is_some())
+                .zip(f.s)
+                .any(|(p, s)| p.post == post && p.pre == pre && s.is_some())
     };
     let run = |c0: usize, mut o: MatMut<'_, T>, sc: &mut DMatrix<T>| {
         let nc = o.ncols();
@@ -161,16 +170,16 @@ pub(crate) fn par_wdot_product<T: Real>(
             o.rb_mut(),
         );
         let mut sc = mmut(sc).subcols_mut(0, nc);
-        for (p, f) in net.projections().iter().zip(factored) {
-            let Some(s) = *f else { continue };
+        for (k, p) in net.projections().iter().enumerate() {
+            let Some(s) = f.s[k] else { continue };
             if s == T::c(0.0) || !keep(p.post, p.pre) {
                 continue;
             }
             let (ep, rp) = (
-                mref(e).subrows(l.offset(p.post), l.size(p.post)),
-                mref(r).subrows(l.offset(p.pre), l.size(p.pre)),
+                mref(f.e).subrows(l.offset(p.post), l.size(p.post)),
+                mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)),
             );
-            // (left, right) = (R, E) for Ẇ x and (E, R) for Ẇᵀ x
+            // (inner, outer) = (R, E) for Ẇ x and (E, R) for Ẇᵀ x
             let (inner, outer, from, to) = if transpose {
                 (ep, rp, p.post, p.pre)
             } else {
@@ -184,14 +193,17 @@ pub(crate) fn par_wdot_product<T: Real>(
                 T::c(1.0),
                 Par::Seq,
             );
-            matmul(
-                o.rb_mut().subrows_mut(l.offset(to), l.size(to)),
-                Accum::Add,
-                outer,
-                sc.rb(),
-                alpha * s,
-                Par::Seq,
-            );
+            let mut ot = o.rb_mut().subrows_mut(l.offset(to), l.size(to));
+            matmul(ot.rb_mut(), Accum::Add, outer, sc.rb(), alpha * s, Par::Seq);
+            if f.zero_diag[k] {
+                // from = to: a population onto itself
+                let (d, xf) = (&f.delta[k], xc.subrows(l.offset(from), l.size(from)));
+                for c in 0..nc {
+                    for i in 0..d.len() {
+                        ot[(i, c)] -= alpha * s * d[i] * xf[(i, c)];
+                    }
+                }
+            }
         }
     };
     if b <= ncol || n == 0 {

@@ -4,7 +4,7 @@
 use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
-use crate::ops::{chunk_cols, mmut, mref, n_chunks, par_product, par_wdot_product};
+use crate::ops::{Factored, chunk_cols, mmut, mref, n_chunks, par_product, par_wdot_product};
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
@@ -118,9 +118,17 @@ struct Workspace<T: Real> {
     has_wdot: bool,
     /// `wdot` holds zeros (set once when plasticity is off, instead of every step).
     wdot_zero: bool,
-    /// Per projection: the mask's common value when all its entries are equal (cached; cleared by
-    /// `network_mut`).
+    /// Per projection: the mask's common value f when all its entries are f, or when the block
+    /// maps a population onto itself with a zero diagonal and f elsewhere (flagged in
+    /// `zero_diag`); cached, cleared by `network_mut`.
     mask_uniform: Vec<Option<T>>,
+    /// Per projection: the mask is f off a zero diagonal (see `mask_uniform`).
+    zero_diag: Vec<bool>,
+    /// Per projection with `zero_diag`: δ_i = Σ_b ε_ib r̄_ib, the diagonal that the mask removes
+    /// from ε r̄ᵀ.
+    fdelta: Vec<DVector<T>>,
+    /// Per projection with `zero_diag`: the frozen diagonal of W kept across the factored update.
+    fsave: Vec<DVector<T>>,
     /// Per projection: `Some(s)` when this step's Ẇ = s ε[post] r̄[pre]ᵀ is kept factored and
     /// not materialised in `wdot` (uniform mask, no Ẇ clipping, built-in pathway).
     factored: Vec<Option<T>>,
@@ -384,6 +392,17 @@ impl<T: Real> Simulator<T> {
         }
         if ws.factored.len() != np {
             ws.factored = vec![None; np];
+            let l = self.network.layers();
+            let sq = |p: &crate::network::Projection<T>| {
+                if p.post == p.pre { l.size(p.post) } else { 0 }
+            };
+            ws.fdelta = self
+                .network
+                .projections()
+                .iter()
+                .map(|p| DVector::zeros(sq(p)))
+                .collect();
+            ws.fsave = ws.fdelta.clone();
         }
         if ws.wdot.len() != self.network.projections().len() {
             ws.wdot = self
@@ -644,20 +663,48 @@ impl<T: Real> Simulator<T> {
         let scale = T::c(lr) / T::c(b as f64);
         let l = net.layers();
         if ws.mask_uniform.len() != net.projections().len() {
-            ws.mask_uniform = net
+            let forms: Vec<(Option<T>, bool)> = net
                 .projections()
                 .iter()
                 .map(|p| {
                     let m = p.mask.as_slice();
                     let m0 = m.first().copied().unwrap_or(zero);
-                    m.iter().all(|&x| x == m0).then_some(m0)
+                    if m.iter().all(|&x| x == m0) {
+                        return (Some(m0), false);
+                    }
+                    // a population onto itself without self-connections: f off a zero diagonal
+                    let k = p.mask.nrows();
+                    if p.post == p.pre && k > 1 {
+                        let f = p.mask[(1, 0)];
+                        let ok = (0..k).all(|j| {
+                            (0..k).all(|i| p.mask[(i, j)] == if i == j { zero } else { f })
+                        });
+                        if ok {
+                            return (Some(f), true);
+                        }
+                    }
+                    (None, false)
                 })
                 .collect();
+            ws.mask_uniform = forms.iter().map(|f| f.0).collect();
+            ws.zero_diag = forms.iter().map(|f| f.1).collect();
         }
         let can_factor =
             self.pathway.is_none() && self.config.clip_weight_derivative.is_none() && ws.has_wdot;
         for (f, m) in ws.factored.iter_mut().zip(&ws.mask_uniform) {
             *f = m.filter(|_| can_factor).map(|m| scale * m);
+        }
+        for (k, p) in net.projections().iter().enumerate() {
+            if ws.factored[k].is_some() && ws.zero_diag[k] {
+                let (o, d) = (l.offset(p.post), &mut ws.fdelta[k]);
+                for i in 0..d.len() {
+                    let mut acc = zero;
+                    for c in 0..b {
+                        acc += ws.eps[(o + i, c)] * ws.rbar[(o + i, c)];
+                    }
+                    d[i] = acc;
+                }
+            }
         }
         if !ws.has_wdot {
             if !ws.wdot_zero {
@@ -780,9 +827,13 @@ impl<T: Real> Simulator<T> {
             par_wdot_product(
                 net,
                 &ws.wdot,
-                &ws.factored,
-                &ws.eps,
-                &ws.rbar,
+                &Factored {
+                    s: &ws.factored,
+                    zero_diag: &ws.zero_diag,
+                    delta: &ws.fdelta,
+                    e: &ws.eps,
+                    r: &ws.rbar,
+                },
                 false,
                 &|_, _| true,
                 tau,
@@ -810,9 +861,13 @@ impl<T: Real> Simulator<T> {
                 par_wdot_product(
                     net,
                     &ws.wdot,
-                    &ws.factored,
-                    &ws.eps,
-                    &ws.rbar,
+                    &Factored {
+                        s: &ws.factored,
+                        zero_diag: &ws.zero_diag,
+                        delta: &ws.fdelta,
+                        e: &ws.eps,
+                        r: &ws.rbar,
+                    },
                     true,
                     &keep,
                     tau,
@@ -1543,9 +1598,13 @@ impl<T: Real> Simulator<T> {
                 par_wdot_product(
                     net,
                     &ws.wdot,
-                    &ws.factored,
-                    &ws.eps,
-                    &ws.rbar,
+                    &Factored {
+                        s: &ws.factored,
+                        zero_diag: &ws.zero_diag,
+                        delta: &ws.fdelta,
+                        e: &ws.eps,
+                        r: &ws.rbar,
+                    },
                     false,
                     &all,
                     T::c(1.0),
@@ -1576,9 +1635,13 @@ impl<T: Real> Simulator<T> {
             par_wdot_product(
                 net,
                 &ws.wdot,
-                &ws.factored,
-                &ws.eps,
-                &ws.rbar,
+                &Factored {
+                    s: &ws.factored,
+                    zero_diag: &ws.zero_diag,
+                    delta: &ws.fdelta,
+                    e: &ws.eps,
+                    r: &ws.rbar,
+                },
                 true,
                 &all,
                 T::c(1.0),
@@ -1619,6 +1682,9 @@ impl<T: Real> Simulator<T> {
     /// updated in O((nnz + N²) B) instead of recomputed in O(N³): with W′_k = W_k + a_k E R_kᵀ
     /// (E = ε of the common postsynaptic layer, R_k = r̄[pre_k], a_k = dt s_k),
     /// W′_pᵀW′_q = W_pᵀW_q + a_q Q_p R_qᵀ + a_p R_p Q_qᵀ with Q_k = W_kᵀE + (a_k/2) R_k EᵀE.
+    /// A block of a population onto itself whose mask removes the diagonal has
+    /// W′_k = W_k + a_k (E R_kᵀ − D_k), D_k = diag(δ_k); this adds −a_q W_pᵀ D_q − a_p D_p W_q
+    /// (with the old W), −a_k D_k E to Q_k, and a_k² D_k² to the diagonal block.
     fn update_weights(&mut self, dt: T) {
         let zero = T::c(0.0);
         let clip = self.config.clip_weights.map(T::c);
@@ -1627,6 +1693,7 @@ impl<T: Real> Simulator<T> {
         let incremental =
             ws.gram_valid && ws.gram_age < GRAM_REFRESH && ws.factored.iter().all(Option::is_some);
         let (l, projections) = self.network.layers_and_projections_mut();
+        let fac = |k: usize| dt * ws.factored[k].unwrap_or(zero);
         if incremental {
             for (p, gp) in projections.iter().zip(ws.gram_p.iter_mut()) {
                 matmul(
@@ -1637,6 +1704,24 @@ impl<T: Real> Simulator<T> {
                     T::c(1.0),
                     Par::Seq,
                 );
+            }
+            // the terms of the removed diagonals that need the old W:
+            // G[pre_p, post] −= a_q W_pᵀ diag(δ_q), G[post, pre_q] −= a_p diag(δ_p) W_q
+            for (kz, z) in projections.iter().enumerate() {
+                if !ws.zero_diag[kz] || fac(kz) == zero {
+                    continue;
+                }
+                let (a, d, o) = (fac(kz), &ws.fdelta[kz], l.offset(z.post));
+                for p in projections.iter().filter(|p| p.post == z.post) {
+                    let (op, w) = (l.offset(p.pre), &p.weights);
+                    for j in 0..d.len() {
+                        for i in 0..w.ncols() {
+                            let v = a * w[(j, i)] * d[j];
+                            ws.gram[(op + i, o + j)] -= v;
+                            ws.gram[(o + j, op + i)] -= v;
+                        }
+                    }
+                }
             }
         }
         let mut clipped = false;
@@ -1649,6 +1734,13 @@ impl<T: Real> Simulator<T> {
             match ws.factored[k] {
                 Some(s) if s == zero => {}
                 Some(s) => {
+                    let zd = ws.zero_diag[k];
+                    if zd {
+                        // masked diagonal: kept as it is
+                        for (i, v) in ws.fsave[k].iter_mut().enumerate() {
+                            *v = p.weights[(i, i)];
+                        }
+                    }
                     let e = mref(&ws.eps).subrows(l.offset(p.post), rows);
                     let r = mref(&ws.rbar).subrows(l.offset(p.pre), cols);
                     let run = |c0: usize, part: faer::MatMut<'_, T>| {
@@ -1676,6 +1768,11 @@ impl<T: Real> Simulator<T> {
                             });
                     } else {
                         run(0, mmut(&mut p.weights));
+                    }
+                    if zd {
+                        for (i, &v) in ws.fsave[k].iter().enumerate() {
+                            p.weights[(i, i)] = v;
+                        }
                     }
                 }
                 None => {
@@ -1711,7 +1808,6 @@ impl<T: Real> Simulator<T> {
             return;
         }
         let ps = &*projections;
-        let fac = |k: usize| dt * ws.factored[k].unwrap_or(zero);
         for post in 0..l.len() {
             if !ps.iter().any(|p| p.post == post) {
                 continue;
@@ -1735,6 +1831,19 @@ impl<T: Real> Simulator<T> {
                         fac(k) * T::c(0.5),
                         Par::Seq,
                     );
+                    if ws.zero_diag[k] {
+                        // Q_k −= a_k diag(δ_k) E, and G_kk += a_k² diag(δ_k)²
+                        let (a, o) = (fac(k), l.offset(post));
+                        let d = &ws.fdelta[k];
+                        for c in 0..b {
+                            for i in 0..d.len() {
+                                ws.gram_p[k][(i, c)] -= a * d[i] * ws.eps[(o + i, c)];
+                            }
+                        }
+                        for i in 0..d.len() {
+                            ws.gram[(o + i, o + i)] += a * a * d[i] * d[i];
+                        }
+                    }
                 }
             }
             for (kp, p) in ps.iter().enumerate() {

@@ -83,7 +83,7 @@ fn factored_plasticity_and_incremental_gram_match_the_plain_step() {
             Method::Richardson2,
             InputMode::Clamped,
         ),
-        // fully recurrent masks (zero diagonal) are not uniform: the materialised path
+        // fully recurrent: self-blocks with a zero diagonal (factored with the δ correction)
         (
             Arch::FullyRecurrent,
             Activation::Sigmoid,
@@ -120,7 +120,11 @@ fn velocity_is_the_step_udot_and_changes_nothing() {
     let (u0, w0) = (sim.state().u.clone(), sim.network().dense_weights());
     let v = sim.velocity(&x, &y, true).unwrap().clone();
     assert_eq!(sim.state().u, u0, "velocity must not move u");
-    assert_eq!(sim.network().dense_weights(), w0, "velocity must not change W");
+    assert_eq!(
+        sim.network().dense_weights(),
+        w0,
+        "velocity must not change W"
+    );
     sim.step(&x, &y, true).unwrap();
     assert_eq!(sim.state().udot, v, "step uses the same u̇");
     assert!(v.iter().any(|&x| x != 0.0));

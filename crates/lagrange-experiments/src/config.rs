@@ -245,6 +245,15 @@ pub struct ModelSection {
     pub compat: CompatName,
     /// f32 or f64.
     pub precision: Precision,
+    /// Clamp W to ±value after every update (the reference's `arg_clip_weight`; spec §6.2).
+    #[serde(default)]
+    pub clip_weights: Option<f64>,
+    /// Clamp Ẇ element-wise to ±value (`arg_clip_weight_deriv`; spec §6.2).
+    #[serde(default)]
+    pub clip_weight_derivative: Option<f64>,
+    /// Clamp b to ±value after every update (spec §6.2).
+    #[serde(default)]
+    pub clip_biases: Option<f64>,
 }
 
 fn default_method() -> MethodName {
@@ -290,6 +299,9 @@ impl ModelSection {
             lr_biases: self.lr_biases,
             learn_biases: self.learn_biases,
             structured_solver: self.structured_solver,
+            clip_weights: self.clip_weights,
+            clip_weight_derivative: self.clip_weight_derivative,
+            clip_biases: self.clip_biases,
             compat: match self.compat {
                 CompatName::Clean => Compat::default(),
                 CompatName::ReferenceBatched => Compat::reference_batched(),

@@ -144,6 +144,9 @@ pub fn from_reference_json(text: &str, path: &Path) -> Result<RunConfig, ConfigE
             structured_solver: true,
             compat: CompatName::Clean,
             precision,
+            clip_weights: None,
+            clip_weight_derivative: None,
+            clip_biases: None,
         },
         mnist: None,
         ieeg: Some(IeegSection {
