@@ -327,6 +327,25 @@ pub enum MnistData {
     },
 }
 
+fn check_schedule(schedule: &[LrDrop], section: &str) -> Result<(), ConfigError> {
+    for (i, d) in schedule.iter().enumerate() {
+        check_nonneg(
+            d.after_seconds,
+            &format!("{section}.lr_schedule[{i}].after_seconds"),
+        )?;
+        check_nonneg(d.factor, &format!("{section}.lr_schedule[{i}].factor"))?;
+    }
+    Ok(())
+}
+
+/// The product of the factors of the drops of `schedule` that apply at `seconds`.
+pub fn lr_factor(schedule: &[LrDrop], seconds: f64) -> f64 {
+    schedule
+        .iter()
+        .filter(|d| seconds >= d.after_seconds)
+        .fold(1.0, |f, d| f * d.factor)
+}
+
 /// One step of a learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -463,6 +482,10 @@ pub struct IeegSection {
     pub epochs: usize,
     /// Ridge penalty of the baseline (on z-scored data).
     pub ridge_lambda: f64,
+    /// Learning-rate drops: `after_seconds` counts simulated training time (epochs trained ×
+    /// repetitions × training-window length); applied at the first epoch boundary after it.
+    #[serde(default)]
+    pub lr_schedule: Vec<LrDrop>,
 }
 
 /// Thresholds checked by `lagrange check` / `cargo xtask reproduce`.
@@ -709,13 +732,7 @@ impl RunConfig {
                     return Err(ConfigError::invalid("mnist.epochs", "must be >= 1"));
                 }
                 check_nonneg(m.beta, "mnist.beta")?;
-                for (i, d) in m.lr_schedule.iter().enumerate() {
-                    check_nonneg(
-                        d.after_seconds,
-                        &format!("mnist.lr_schedule[{i}].after_seconds"),
-                    )?;
-                    check_nonneg(d.factor, &format!("mnist.lr_schedule[{i}].factor"))?;
-                }
+                check_schedule(&m.lr_schedule, "mnist")?;
                 if let MnistData::Reference {
                     train_per_class,
                     test_per_class,
@@ -759,6 +776,7 @@ impl RunConfig {
                 check_nonneg(s.beta_train, "ieeg.beta_train")?;
                 check_pos(s.beta_test, "ieeg.beta_test")?;
                 check_nonneg(s.ridge_lambda, "ieeg.ridge_lambda")?;
+                check_schedule(&s.lr_schedule, "ieeg")?;
                 if s.repetitions == 0 {
                     return Err(ConfigError::invalid("ieeg.repetitions", "must be >= 1"));
                 }

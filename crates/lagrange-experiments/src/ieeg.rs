@@ -17,7 +17,7 @@ use crate::io::{Checkpoint, EpochRecord, Scalar, export_network, write_npy};
 use crate::plot;
 use crate::run::{RunOptions, build_network, new_metrics, prepare_dir, progress, run_dir};
 use anyhow::Context;
-use lagrange_core::{Real, Simulator};
+use lagrange_core::{ModelConfig, Real, Simulator};
 use lagrange_data::Recording;
 use lagrange_data::inspect::{Format, detect};
 use lagrange_data::preprocess::{
@@ -332,6 +332,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         .insert("ridge_heldout_cost".into(), ridge_heldout);
 
     let x = DMatrix::<T>::zeros(0, 1);
+    let dt_s = cfg.model.dt / 1000.0;
     let mut last_volts: Option<DMatrix<f64>> = None;
     for (session_epochs, epoch) in (start_epoch..s.epochs).enumerate() {
         if opts.stop_after.is_some_and(|k| session_epochs >= k) {
@@ -339,6 +340,24 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         }
         let t0 = Instant::now();
         let train = epoch > 0;
+        // learning-rate schedule: simulated training time before this epoch
+        let trained_s = epoch.saturating_sub(1) as f64 * (s.repetitions * t1) as f64 * dt_s;
+        let f = crate::config::lr_factor(&s.lr_schedule, trained_s);
+        let mc = ModelConfig {
+            lr_weights: model.lr_weights * f,
+            lr_biases: model.lr_biases * f,
+            ..model.clone()
+        };
+        if mc.lr_weights != sim.config().lr_weights || mc.lr_biases != sim.config().lr_biases {
+            // learning-rate drop: rebuild the simulator with the same network and state
+            let (st, net) = (sim.state().clone(), sim.network().clone());
+            sim = Simulator::new(net, mc.clone(), 1)?;
+            sim.set_state(st)?;
+            eprintln!(
+                "epoch {epoch}: learning rates now η_W = {:e}, η_b = {:e}",
+                mc.lr_weights, mc.lr_biases
+            );
+        }
         let steps = if train { s.repetitions * t1 } else { 0 } + t1 + t2;
         let pb = progress(
             steps as u64,

@@ -92,13 +92,6 @@ pub fn load_data<T: Scalar>(
     })
 }
 
-fn lr_factor(m: &MnistSection, seconds: f64) -> f64 {
-    m.lr_schedule
-        .iter()
-        .filter(|d| seconds >= d.after_seconds)
-        .fold(1.0, |f, d| f * d.factor)
-}
-
 fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {
     let ok = pred
         .iter()
@@ -144,7 +137,10 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         }
     };
     let model_for = |epoch: usize| -> ModelConfig {
-        let f = lr_factor(m, trained_before(epoch) as f64 * seconds_per_epoch);
+        let f = crate::config::lr_factor(
+            &m.lr_schedule,
+            trained_before(epoch) as f64 * seconds_per_epoch,
+        );
         ModelConfig {
             lr_weights: base_model.lr_weights * f,
             lr_biases: base_model.lr_biases * f,

@@ -166,6 +166,7 @@ pub fn from_reference_json(text: &str, path: &Path) -> Result<RunConfig, ConfigE
             repetitions: 20,
             epochs: 50,
             ridge_lambda: 1.0,
+            lr_schedule: Vec::new(),
         }),
         acceptance: Acceptance {
             max_heldout_cost_ratio: Some(0.5),

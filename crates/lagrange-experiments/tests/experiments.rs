@@ -355,3 +355,43 @@ fn weights_load_from_npy_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ieeg_lr_schedule_applies_from_the_epoch_after_the_drop() {
+    // 3 repetitions of a 0.06 s window: 0.18 s of training per epoch. A drop to η = 0 after
+    // 0.18 s leaves epoch 1 trained and freezes the weights from epoch 2 on.
+    let d = tmp("sched");
+    let frozen = write_cfg(
+        &d.join("frozen"),
+        &tiny_ieeg(3).replace(
+            "ridge_lambda: 1.0,",
+            "ridge_lambda: 1.0,\n        lr_schedule: [(after_seconds: 0.18, factor: 0.0)],",
+        ),
+    );
+    let two = write_cfg(&d.join("two"), &tiny_ieeg(2));
+    let three = write_cfg(&d.join("three"), &tiny_ieeg(3));
+    let net = |cfg: &Path, out: &str| {
+        let o = d.join(out);
+        let opts = RunOptions {
+            out: Some(o.clone()),
+            quiet: true,
+            ..Default::default()
+        };
+        lagrange_experiments::run_config(cfg, opts, false).unwrap();
+        let c = RunConfig::load(cfg).unwrap();
+        Checkpoint::<f64>::load(&o, &c.hash()).unwrap().network
+    };
+    let (f, t2, t3) = (net(&frozen, "f"), net(&two, "t2"), net(&three, "t3"));
+    assert_eq!(f, t2, "epoch 2 must not learn after the drop to 0");
+    assert_ne!(t2, t3, "without the drop epoch 2 learns");
+    // a negative factor is rejected, naming the field
+    let bad = write_cfg(
+        &d.join("bad"),
+        &tiny_ieeg(3).replace(
+            "ridge_lambda: 1.0,",
+            "ridge_lambda: 1.0,\n        lr_schedule: [(after_seconds: 1.0, factor: -1.0)],",
+        ),
+    );
+    let e = RunConfig::load(&bad).unwrap_err();
+    assert!(format!("{e:#}").contains("ieeg.lr_schedule[0].factor"), "{e:#}");
+}
