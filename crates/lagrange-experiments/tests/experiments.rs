@@ -393,5 +393,8 @@ fn ieeg_lr_schedule_applies_from_the_epoch_after_the_drop() {
         ),
     );
     let e = RunConfig::load(&bad).unwrap_err();
-    assert!(format!("{e:#}").contains("ieeg.lr_schedule[0].factor"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("ieeg.lr_schedule[0].factor"),
+        "{e:#}"
+    );
 }
