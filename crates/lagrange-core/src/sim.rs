@@ -153,9 +153,16 @@ struct Workspace<T: Real> {
     slots: Vec<Slot<T>>,
 }
 
-/// Incremental updates of the Gram matrix WᵀW before it is recomputed from scratch (bounds the
-/// accumulated rounding to a few hundred updates' worth, far below the 1e-9 parity tolerance).
-const GRAM_REFRESH: u32 = 256;
+/// Incremental updates of the Gram matrix WᵀW before it is recomputed from scratch: bounds the
+/// accumulated rounding to a few hundred updates' worth in f64 (far below the 1e-9 parity
+/// tolerance) and a few dozen in f32.
+fn gram_refresh<T: Real>() -> u32 {
+    if T::c(1.0 + 1e-10) == T::c(1.0) {
+        32
+    } else {
+        256
+    }
+}
 
 /// A network, its configuration and the state of a batch of trajectories: the object that steps
 /// the NLA dynamics.
@@ -1243,7 +1250,7 @@ impl<T: Real> Simulator<T> {
                 }
             }
         }
-        if self.pathway.is_none() && !(ws.gram_valid && ws.gram_age < GRAM_REFRESH) {
+        if self.pathway.is_none() && !(ws.gram_valid && ws.gram_age < gram_refresh::<T>()) {
             ws.gram_valid = true;
             ws.gram_age = 0;
             // G_ij = Σ_k W_kiᵀ W_kj over projections sharing a postsynaptic layer; blocks with
@@ -1690,8 +1697,9 @@ impl<T: Real> Simulator<T> {
         let clip = self.config.clip_weights.map(T::c);
         let b = self.state.batch();
         let ws = &mut self.ws;
-        let incremental =
-            ws.gram_valid && ws.gram_age < GRAM_REFRESH && ws.factored.iter().all(Option::is_some);
+        let incremental = ws.gram_valid
+            && ws.gram_age < gram_refresh::<T>()
+            && ws.factored.iter().all(Option::is_some);
         let (l, projections) = self.network.layers_and_projections_mut();
         let fac = |k: usize| dt * ws.factored[k].unwrap_or(zero);
         if incremental {
