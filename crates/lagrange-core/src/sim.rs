@@ -129,8 +129,9 @@ struct Workspace<T: Real> {
     fdelta: Vec<DVector<T>>,
     /// Per projection with `zero_diag`: the frozen diagonal of W kept across the factored update.
     fsave: Vec<DVector<T>>,
-    /// Per projection: `Some(s)` when this step's Ẇ = s ε[post] r̄[pre]ᵀ is kept factored and
-    /// not materialised in `wdot` (uniform mask, no Ẇ clipping, built-in pathway).
+    /// Per projection: `Some(s)` when this step's Ẇ = s ε[post] r̄[pre]ᵀ (minus diag δ for a
+    /// zero-diagonal mask) is kept factored and not materialised in `wdot` (mask of the forms in
+    /// `mask_uniform`, no Ẇ clipping, built-in pathway).
     factored: Vec<Option<T>>,
     /// One B × ncol scratch per column chunk for the factored products.
     lr_scratch: Vec<DMatrix<T>>,
