@@ -139,6 +139,13 @@ pub struct ModelConfig {
     pub divergence_limit: f64,
     /// Use the structured (layer-wise) exact solver where the network allows it.
     pub structured_solver: bool,
+    /// Leave the weight- and bias-derivative terms m = τ(Ẇ r̄ + ḃ) + τρ′⊙(Ẇᵀ ε − Wᵀ(Ẇ r̄ + ḃ))
+    /// out of the voltage dynamics (the reference's `is_weight_constant_for_u`, spec §5.1): u̇ is
+    /// then computed as if W and b were constant during the step; plasticity itself is
+    /// unchanged. With a batch sharing W, τẆ r̄ couples the samples (the mean of ε_b r̄_bᵀ
+    /// acts on every other sample's r̄), which online learning does not have. Applies to the
+    /// built-in weight-transport pathway; an [`crate::ErrorPathway`] keeps its own terms.
+    pub weight_constant_for_u: bool,
     /// Reference-compatibility switches.
     pub compat: Compat,
 }
@@ -160,6 +167,7 @@ impl Default for ModelConfig {
             clip_biases: None,
             divergence_limit: 1e6,
             structured_solver: true,
+            weight_constant_for_u: false,
             compat: Compat::default(),
         }
     }

@@ -4,7 +4,10 @@
 use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
-use crate::ops::{Factored, chunk_cols, mmut, mref, n_chunks, par_product, par_wdot_product};
+use crate::ops::{
+    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_product,
+    par_wdot_product, zero_fill,
+};
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
@@ -559,11 +562,9 @@ impl<T: Real> Simulator<T> {
                 format!("{:?}", target.shape()),
             ));
         }
-        if let Some((i, _)) = input
-            .as_slice()
-            .iter()
-            .enumerate()
-            .find(|(_, x)| !x.finite_())
+        if let Some((i, _)) = Some(input.as_slice())
+            .filter(|x| !all_finite(x))
+            .and_then(|x| x.iter().enumerate().find(|(_, x)| !x.finite_()))
         {
             return Err(CoreError::NonFinite {
                 field: "input".into(),
@@ -578,21 +579,27 @@ impl<T: Real> Simulator<T> {
         let nt = target.nrows();
         let ws = &mut self.ws;
         // embedded input and target, finite differences
-        ws.xpad.fill(zero);
-        ws.xdot.fill(zero);
+        zero_fill(&mut ws.xpad);
+        zero_fill(&mut ws.xdot);
         if n0 > 0 {
-            ws.xpad.rows_mut(0, n0).copy_from(input);
+            copy_rows(&mut ws.xpad, 0, input);
             if let Some(px) = &self.state.prev_input {
-                for c in 0..b {
-                    for r in 0..n0 {
-                        ws.xdot[(r, c)] = (input[(r, c)] - px[(r, c)]) / dt;
+                for ((xd, x), p) in ws
+                    .xdot
+                    .as_mut_slice()
+                    .chunks_mut(n)
+                    .zip(input.as_slice().chunks(n0))
+                    .zip(px.as_slice().chunks(n0))
+                {
+                    for ((o, &a), &q) in xd[..n0].iter_mut().zip(x).zip(p) {
+                        *o = (a - q) / dt;
                     }
                 }
             }
         }
-        ws.yhat.fill(zero);
+        zero_fill(&mut ws.yhat);
         if nt > 0 && target.ncols() == b {
-            ws.yhat.rows_mut(n - nt, nt).copy_from(target);
+            copy_rows(&mut ws.yhat, n - nt, target);
         }
         match &self.state.prev_target {
             Some(py) => {
@@ -606,7 +613,7 @@ impl<T: Real> Simulator<T> {
                     *yd = (y - p) / dt;
                 }
             }
-            None => ws.ydot.fill(zero),
+            None => zero_fill(&mut ws.ydot),
         }
         // rates
         let act = self.config.activation;
@@ -716,7 +723,7 @@ impl<T: Real> Simulator<T> {
         }
         if !ws.has_wdot {
             if !ws.wdot_zero {
-                ws.wdot.iter_mut().for_each(|wd| wd.fill(zero));
+                ws.wdot.iter_mut().for_each(|wd| zero_fill(wd));
                 ws.wdot_zero = true;
             }
         } else {
@@ -769,15 +776,19 @@ impl<T: Real> Simulator<T> {
         }
         if train && self.config.learn_biases && self.config.lr_biases > 0.0 {
             let lrb = T::c(self.config.lr_biases) / T::c(b as f64);
-            for r in 0..n {
-                let mut s = zero;
-                for c in 0..b {
-                    s += ws.eps[(r, c)];
+            // column by column: the same additions in the same order as a row-wise sum
+            let acc = ws.bdot.as_mut_slice();
+            acc.fill(zero);
+            for col in ws.eps.as_slice().chunks(n) {
+                for (a, &e) in acc.iter_mut().zip(col) {
+                    *a += e;
                 }
-                ws.bdot[r] = lrb * net.bias_mask[r] * s;
+            }
+            for (a, &m) in acc.iter_mut().zip(net.bias_mask.as_slice()) {
+                *a = lrb * m * *a;
             }
         } else {
-            ws.bdot.fill(zero);
+            ws.bdot.as_mut_slice().fill(zero);
         }
         // apical error
         if let Some(pw) = self.pathway.as_mut() {
@@ -792,7 +803,7 @@ impl<T: Real> Simulator<T> {
         } else {
             let k0 = self.clamped_skip();
             let ws = &mut self.ws;
-            ws.ea.fill(zero);
+            zero_fill(&mut ws.ea);
             // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0
             let needed =
                 self.config.method != Method::Exact || !self.config.activation.has_zero_curvature();
@@ -815,9 +826,11 @@ impl<T: Real> Simulator<T> {
         } else {
             T::c(1.0)
         };
-        let zero = T::c(0.0);
         let k0 = self.clamped_skip();
         let net = &self.network;
+        // m = τ(Ẇ r̄ + ḃ) + … is left out with `weight_constant_for_u` (spec §5.1)
+        let m_on = !self.config.weight_constant_for_u;
+        let mb = if m_on { T::c(1.0) } else { T::c(0.0) };
         let ws = &mut self.ws;
         let bdot = ws.bdot.as_slice();
         // q = τ(pad(ẋ) + Ẇ r̄ + ḃ)  (tmp)
@@ -828,10 +841,10 @@ impl<T: Real> Simulator<T> {
             .zip(ws.xdot.as_slice().chunks(n))
         {
             for r in 0..n {
-                t[r] = tau * (x[r] + bdot[r]);
+                t[r] = tau * (x[r] + mb * bdot[r]);
             }
         }
-        if ws.has_wdot {
+        if ws.has_wdot && m_on {
             par_wdot_product(
                 net,
                 &ws.wdot,
@@ -862,10 +875,10 @@ impl<T: Real> Simulator<T> {
             {
                 *t = e - *t;
             }
-            ws.tmp2.fill(zero);
+            zero_fill(&mut ws.tmp2);
             let keep = move |_post: usize, pre: usize| pre >= k0;
             par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
-            if ws.has_wdot {
+            if ws.has_wdot && m_on {
                 par_wdot_product(
                     net,
                     &ws.wdot,
@@ -901,7 +914,7 @@ impl<T: Real> Simulator<T> {
                 for r in 0..n {
                     g[r] = (-t[r]
                         + d[r] * t2[r]
-                        + (c_b - tau) * bdot[r]
+                        + (c_b - tau) * mb * bdot[r]
                         + beta[r] * (y[r] - uu[r] + tau * yd[r]))
                         / tau;
                 }
@@ -920,7 +933,7 @@ impl<T: Real> Simulator<T> {
                 for r in 0..n {
                     g[r] = -e[r]
                         + t[r]
-                        + (c_b - tau) * bdot[r]
+                        + (c_b - tau) * mb * bdot[r]
                         + beta[r] * (y[r] - uu[r] + tau * yd[r]);
                 }
             }
@@ -955,30 +968,45 @@ impl<T: Real> Simulator<T> {
     fn solve_exact(&mut self) -> Result<(u64, bool), CoreError> {
         self.rhs_native_or_pathway();
         let n = self.network.n();
-        let b = self.state.batch();
         let f0 = self.free_start();
         let dt = T::c(self.config.dt);
         // clamped inputs: u̇_C = (x − u_C)/dt
-        self.ws.udot.fill(T::c(0.0));
-        for c in 0..b {
-            for r in 0..f0 {
-                self.ws.udot[(r, c)] = (self.ws.xpad[(r, c)] - self.state.u[(r, c)]) / dt;
+        zero_fill(&mut self.ws.udot);
+        let mut moving = false;
+        if f0 > 0 {
+            for ((ud, x), u) in self
+                .ws
+                .udot
+                .as_mut_slice()
+                .chunks_mut(n)
+                .zip(self.ws.xpad.as_slice().chunks(n))
+                .zip(self.state.u.as_slice().chunks(n))
+            {
+                for ((o, &x), &u) in ud[..f0].iter_mut().zip(&x[..f0]).zip(&u[..f0]) {
+                    *o = (x - u) / dt;
+                    moving |= *o != T::c(0.0);
+                }
             }
         }
         if self.use_structured() {
-            let moving = (0..b).any(|c| (0..f0).any(|r| self.ws.udot[(r, c)] != T::c(0.0)));
             if moving {
                 // r_F −= (M [u̇_C; 0])_F, matrix-free: M x = Aᵀ(A x) + Δ⊙x with A = I − W D
                 // (skipped while the clamped inputs stand still)
                 self.apply_m_into_tmp();
-                for c in 0..b {
-                    for r in f0..n {
-                        self.ws.g[(r, c)] -= self.ws.tmp[(r, c)];
+                for (g, t) in self
+                    .ws
+                    .g
+                    .as_mut_slice()
+                    .chunks_mut(n)
+                    .zip(self.ws.tmp.as_slice().chunks(n))
+                {
+                    for (g, &t) in g[f0..].iter_mut().zip(&t[f0..]) {
+                        *g -= t;
                     }
                 }
             }
             self.solve_structured(f0);
-            self.stats.structured += b as u64;
+            self.stats.structured += self.state.batch() as u64;
             Ok((0, true))
         } else {
             let fb = self.solve_dense(f0)?;
@@ -999,7 +1027,7 @@ impl<T: Real> Simulator<T> {
         {
             *p = d * x;
         }
-        ws.tmp2.copy_from(&ws.udot);
+        copy(&mut ws.tmp2, &ws.udot);
         // p is zero outside layer 0
         par_product(
             net,
@@ -1011,7 +1039,7 @@ impl<T: Real> Simulator<T> {
             &mut ws.tmp2,
         );
         // tmp = tmp2 − d ⊙ (Wᵀ tmp2) + Δ ⊙ x  (rows of layer 0 are not needed)
-        ws.tmp.fill(T::c(0.0));
+        zero_fill(&mut ws.tmp);
         par_product(
             net,
             None,
@@ -1050,8 +1078,10 @@ impl<T: Real> Simulator<T> {
         let nchunks = b.div_ceil(ncol);
         let ws = &mut self.ws;
         // per-chunk scratch, (re)allocated only when the shapes change
+        // Σ is only needed on the free rows f0..n (the clamped rows of every product are skipped)
+        let nf = n - f0;
         let need = (
-            n * ns * ncol,
+            nf * ns * ncol,
             max_layer * (ns.max(1) * ncol),
             max_layer * ncol,
             ns,
@@ -1080,10 +1110,12 @@ impl<T: Real> Simulator<T> {
                 y,
                 ..
             } = scr;
-            // backward substitution A_FFᵀ x = rhs in place, for an N×m block whose column j
-            // belongs to sample sample_of(j): x_k += ρ′_k ⊙ Σ_{p.pre = k} W_pᵀ x_post
+            // backward substitution A_FFᵀ x = rhs in place, for a block of m columns holding
+            // rows base..n (`rows` = n − base of them) whose column j belongs to sample
+            // j / per_sample: x_k += ρ′_k ⊙ Σ_{p.pre = k} W_pᵀ x_post
             let dsl = &d.as_slice()[c0 * n..(c0 + nc) * n];
-            let mut backward = |xs: &mut [T], m: usize, per_sample: usize| {
+            let mut backward = |xs: &mut [T], base: usize, m: usize, per_sample: usize| {
+                let rows = n - base;
                 for kl in (k0..nl).rev() {
                     let (o, sz) = (layers.offset(kl), layers.size(kl));
                     if sz == 0
@@ -1095,7 +1127,7 @@ impl<T: Real> Simulator<T> {
                         continue;
                     }
                     {
-                        let x = faer::MatRef::from_column_major_slice(xs, n, m);
+                        let x = faer::MatRef::from_column_major_slice(xs, rows, m);
                         let mut acc =
                             faer::MatMut::from_column_major_slice_mut(&mut tmp[..sz * m], sz, m);
                         acc.fill(T::c(0.0));
@@ -1108,7 +1140,7 @@ impl<T: Real> Simulator<T> {
                                 acc.rb_mut(),
                                 Accum::Add,
                                 mref(&p.weights).transpose(),
-                                x.subrows(layers.offset(p.post), layers.size(p.post)),
+                                x.subrows(layers.offset(p.post) - base, layers.size(p.post)),
                                 T::c(1.0),
                                 Par::Seq,
                             );
@@ -1116,7 +1148,7 @@ impl<T: Real> Simulator<T> {
                     }
                     for j in 0..m {
                         let s = j / per_sample;
-                        let col = &mut xs[j * n + o..j * n + o + sz];
+                        let col = &mut xs[j * rows + o - base..j * rows + o - base + sz];
                         let dcol = &dsl[s * n + o..s * n + o + sz];
                         let acol = &tmp[j * sz..(j + 1) * sz];
                         for i in 0..sz {
@@ -1126,21 +1158,21 @@ impl<T: Real> Simulator<T> {
                 }
             };
             if ns > 0 {
-                let sig = &mut sigma[..n * ns * nc];
+                let sig = &mut sigma[..nf * ns * nc];
                 sig.fill(T::c(0.0));
                 for s in 0..nc {
                     for (j, &i) in nudged.iter().enumerate() {
-                        sig[(s * ns + j) * n + i] = T::c(1.0);
+                        sig[(s * ns + j) * nf + i - f0] = T::c(1.0);
                     }
                 }
-                backward(sig, ns * nc, ns);
+                backward(sig, f0, ns * nc, ns);
             }
-            backward(gch, nc, 1);
+            backward(gch, 0, nc, 1);
             if ns > 0 {
-                let sigs = &sigma[..n * ns * nc];
-                let sig = faer::MatRef::from_column_major_slice(sigs, n, ns * nc);
+                let sigs = &sigma[..nf * ns * nc];
+                let sig = faer::MatRef::from_column_major_slice(sigs, nf, ns * nc);
                 for s in 0..nc {
-                    let sb = sig.subcols(s * ns, ns).subrows(f0, n - f0);
+                    let sb = sig.subcols(s * ns, ns);
                     // K = I + √β Σᵀ Σ √β ; y = √β Σᵀ w
                     matmul(
                         kmat.as_mut(),
@@ -1157,7 +1189,7 @@ impl<T: Real> Simulator<T> {
                             kmat[(a, c)] = ba * kmat[(a, c)] * beta[nudged[c]].sqrt_();
                         }
                         kmat[(a, a)] += T::c(1.0);
-                        let scol = &sigs[(s * ns + a) * n + f0..(s * ns + a + 1) * n];
+                        let scol = &sigs[(s * ns + a) * nf..(s * ns + a + 1) * nf];
                         let mut acc = T::c(0.0);
                         for (x, y) in scol.iter().zip(wcol) {
                             acc += *x * *y;
@@ -1169,7 +1201,7 @@ impl<T: Real> Simulator<T> {
                     let wcol = &mut gch[s * n + f0..(s + 1) * n];
                     for a in 0..ns {
                         let ca = y[a] * beta[nudged[a]].sqrt_();
-                        let scol = &sigs[(s * ns + a) * n + f0..(s * ns + a + 1) * n];
+                        let scol = &sigs[(s * ns + a) * nf..(s * ns + a + 1) * nf];
                         for (w, x) in wcol.iter_mut().zip(scol) {
                             *w -= *x * ca;
                         }
@@ -1237,7 +1269,7 @@ impl<T: Real> Simulator<T> {
             ws.gram = DMatrix::zeros(n, n);
         }
         let l = self.network.layers();
-        ws.wdense.fill(T::c(0.0));
+        zero_fill(&mut ws.wdense);
         for p in self.network.projections() {
             ws.wdense
                 .view_mut((l.offset(p.post), l.offset(p.pre)), p.weights.shape())
@@ -1256,7 +1288,7 @@ impl<T: Real> Simulator<T> {
             ws.gram_age = 0;
             // G_ij = Σ_k W_kiᵀ W_kj over projections sharing a postsynaptic layer; blocks with
             // pre_i <= pre_j are computed, the others mirrored (G is symmetric).
-            ws.gram.fill(T::c(0.0));
+            zero_fill(&mut ws.gram);
             let ps = self.network.projections();
             for p in ps {
                 for q in ps {
@@ -1526,7 +1558,7 @@ impl<T: Real> Simulator<T> {
                     *p = (T::c(8.0) * q1[i] - T::c(6.0) * q2[i] + q4[i]) / T::c(3.0);
                 }
             }
-            _ => ws.p.copy_from(&st.udot),
+            _ => copy(&mut ws.p, &st.udot),
         }
         let iterations = match self.config.method {
             Method::Picard { iterations } => iterations,
@@ -1536,7 +1568,7 @@ impl<T: Real> Simulator<T> {
         for it in 0..iterations {
             if it > 0 {
                 let ws = &mut self.ws;
-                ws.p.copy_from(&ws.udot);
+                copy(&mut ws.p, &ws.udot);
             }
             if formula != PredictorFormula::ReferenceSingle {
                 let ws = &mut self.ws;
@@ -1582,12 +1614,13 @@ impl<T: Real> Simulator<T> {
         {
             *t = d * p;
         }
-        ws.tmp.fill(zero);
+        zero_fill(&mut ws.tmp);
         par_product(net, None, false, &all, T::c(1.0), &ws.udot, &mut ws.tmp);
         let reference_single = formula == PredictorFormula::ReferenceSingle;
         if !reference_single {
             // q' = Ẇ r̄ + ḃ + pad(ẋ) (tmp2); E_b leaves ḃ out
-            let with_bdot = if formula == PredictorFormula::Consistent {
+            let m_on = !self.config.weight_constant_for_u;
+            let with_bdot = if formula == PredictorFormula::Consistent && m_on {
                 T::c(1.0)
             } else {
                 zero
@@ -1602,7 +1635,7 @@ impl<T: Real> Simulator<T> {
                     t2[r] = x[r] + with_bdot * ws.bdot[r];
                 }
             }
-            if ws.has_wdot {
+            if ws.has_wdot && m_on {
                 par_wdot_product(
                     net,
                     &ws.wdot,
@@ -1628,18 +1661,18 @@ impl<T: Real> Simulator<T> {
             }
         } else {
             // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
-            ws.tmp2.fill(zero);
+            zero_fill(&mut ws.tmp2);
             par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
             let (p, t2) = (ws.p.as_slice(), ws.tmp2.as_slice());
             for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
                 *h = p[i] - t2[i] * p[i];
             }
-            ws.tmp2.copy_from(&ws.xdot);
+            copy(&mut ws.tmp2, &ws.xdot);
         }
         // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch)
-        ws.g.fill(zero);
+        zero_fill(&mut ws.g);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
-        if ws.has_wdot && !reference_single {
+        if ws.has_wdot && !reference_single && !self.config.weight_constant_for_u {
             par_wdot_product(
                 net,
                 &ws.wdot,
@@ -1898,6 +1931,18 @@ impl<T: Real> Simulator<T> {
         let dt = T::c(self.config.dt);
         let limit = T::c(self.config.divergence_limit);
         let step = self.state.step;
+        // one branch-free pass; the search for the offending entry only runs when it fails
+        // (NaN fails `<=`, and a non-finite u̇ makes u + dt u̇ non-finite or NaN)
+        let ok = self
+            .ws
+            .udot
+            .as_slice()
+            .iter()
+            .zip(self.state.u.as_slice())
+            .fold(true, |ok, (&ud, &u)| {
+                let nu = u + dt * ud;
+                ok & ud.finite_() & nu.finite_() & (nu.abs_() <= limit)
+            });
         for (i, (&ud, &u)) in self
             .ws
             .udot
@@ -1905,6 +1950,7 @@ impl<T: Real> Simulator<T> {
             .iter()
             .zip(self.state.u.as_slice().iter())
             .enumerate()
+            .filter(|_| !ok)
         {
             let nu = u + dt * ud;
             if !ud.finite_() || !nu.finite_() {
@@ -1947,8 +1993,8 @@ impl<T: Real> Simulator<T> {
         {
             *u += dt * ud;
         }
-        st.udot.copy_from(&self.ws.udot);
-        if self.ws.bdot.iter().any(|&x| x != T::c(0.0)) {
+        copy(&mut st.udot, &self.ws.udot);
+        if self.ws.bdot.as_slice().iter().any(|&x| x != T::c(0.0)) {
             self.network.biases.axpy(dt, &self.ws.bdot, T::c(1.0));
             if let Some(c) = self.config.clip_biases.map(T::c) {
                 self.network.biases.apply(|x| *x = x.max_(-c).min_(c));
@@ -1957,7 +2003,7 @@ impl<T: Real> Simulator<T> {
         let n0 = self.network.layers().n_inputs();
         let b = st.batch();
         match &mut st.prev_input {
-            Some(px) if px.shape() == (n0, b) && input.shape() == (n0, b) => px.copy_from(input),
+            Some(px) if px.shape() == (n0, b) && input.shape() == (n0, b) => copy(px, input),
             _ => {
                 st.prev_input = if input.shape() == (n0, b) {
                     Some(input.clone())
@@ -1967,7 +2013,8 @@ impl<T: Real> Simulator<T> {
             }
         }
         match &mut st.prev_target {
-            Some(py) => py.copy_from(&self.ws.yhat),
+            Some(py) if py.shape() == self.ws.yhat.shape() => copy(py, &self.ws.yhat),
+            Some(py) => *py = self.ws.yhat.clone(),
             None => st.prev_target = Some(self.ws.yhat.clone()),
         }
         if matches!(
@@ -1975,7 +2022,7 @@ impl<T: Real> Simulator<T> {
             Method::Richardson1 | Method::Richardson2
         ) {
             let mut oldest = st.udot_trace.remove(0);
-            oldest.copy_from(&self.ws.udot);
+            copy(&mut oldest, &self.ws.udot);
             st.udot_trace.push(oldest);
         }
         st.step += 1;

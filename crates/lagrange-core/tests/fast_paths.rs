@@ -129,3 +129,75 @@ fn velocity_is_the_step_udot_and_changes_nothing() {
     assert_eq!(sim.state().udot, v, "step uses the same u̇");
     assert!(v.iter().any(|&x| x != 0.0));
 }
+
+/// `weight_constant_for_u` (the reference's `is_weight_constant_for_u`) leaves Ẇ and ḃ out of
+/// the voltage dynamics only: u̇ of a training step is then the u̇ of the same step without
+/// plasticity, while the weights still learn; without it the two u̇ differ.
+#[test]
+fn weight_constant_for_u_drops_the_plasticity_terms_from_udot_only() {
+    for (arch, act, method, inputs) in [
+        (
+            Arch::Feedforward,
+            Activation::HardSigmoid,
+            Method::Exact,
+            InputMode::Clamped,
+        ),
+        (
+            Arch::LayeredRecurrent,
+            Activation::Sigmoid,
+            Method::Exact,
+            InputMode::Dynamic,
+        ),
+        (
+            Arch::FullyRecurrent,
+            Activation::Sigmoid,
+            Method::Exact,
+            InputMode::Clamped,
+        ),
+        (
+            Arch::Feedforward,
+            Activation::Sigmoid,
+            Method::Euler,
+            InputMode::Clamped,
+        ),
+    ] {
+        let sizes = [5usize, 7, 6, 3];
+        let batch = 4;
+        let udot = |constant: bool, train: bool| {
+            let net = random_net::<f64>(&sizes, arch, 0.4, 11);
+            let n = net.n();
+            let cfg = ModelConfig {
+                activation: act,
+                method,
+                inputs,
+                lr_weights: 5e-2,
+                lr_biases: 5e-2,
+                learn_biases: true,
+                weight_constant_for_u: constant,
+                ..Default::default()
+            };
+            let mut sim = Simulator::new(net, cfg, batch).unwrap();
+            sim.set_beta_outputs(0.2);
+            sim.state_mut().u = random_matrix(n, batch, 0.0, 1.0, 2);
+            let y = random_matrix(3, batch, 0.0, 1.0, 4);
+            let x = random_matrix(5, batch, 0.0, 1.0, 6);
+            // a first step (no plasticity) so that the Euler predictor has a previous u̇
+            sim.step(&x, &y, false).unwrap();
+            let w0 = sim.network().dense_weights();
+            let ud: Vec<f64> = sim.velocity(&x, &y, train).unwrap().as_slice().to_vec();
+            sim.step(&x, &y, train).unwrap();
+            let learned = (sim.network().dense_weights() - w0).amax();
+            (ud, learned)
+        };
+        let (frozen, _) = udot(true, false);
+        let (constant, learned) = udot(true, true);
+        let (full, _) = udot(false, true);
+        let what = format!("{arch:?} {act:?} {method:?} {inputs:?}");
+        assert!(learned > 1e-6, "{what}: the weights must still learn");
+        assert!(rel_err(&constant, &frozen) < 1e-12, "{what}");
+        assert!(
+            rel_err(&full, &frozen) > 1e-6,
+            "{what}: Ẇ must matter without the switch"
+        );
+    }
+}

@@ -113,10 +113,11 @@ impl<T: Real> Backprop<T> {
         let mut us = Vec::with_capacity(self.weights.len());
         let mut r = x.map(|v| self.activation.rho(v));
         for (w, b) in self.weights.iter().zip(&self.biases) {
-            let mut u = w * &r;
-            for mut col in u.column_iter_mut() {
-                col += b;
+            let mut u = DMatrix::zeros(w.nrows(), r.ncols());
+            for col in u.as_mut_slice().chunks_mut(w.nrows().max(1)) {
+                col.copy_from_slice(b.as_slice());
             }
+            product(&mut u, w, false, &r, T::c(1.0));
             r = u.map(|v| self.activation.rho(v));
             us.push(u);
         }
@@ -142,15 +143,22 @@ impl<T: Real> Backprop<T> {
                 us[l - 1].map(|v| self.activation.rho(v))
             };
             let next_delta = if l > 0 {
-                let mut d = self.weights[l].transpose() * &delta;
-                d.zip_apply(&us[l - 1], |dv, u| *dv *= self.activation.eval(u).1);
+                let mut d = DMatrix::zeros(self.weights[l].ncols(), delta.ncols());
+                product(&mut d, &self.weights[l], true, &delta, T::c(1.0));
+                for (dv, &u) in d.as_mut_slice().iter_mut().zip(us[l - 1].as_slice()) {
+                    *dv *= self.activation.eval(u).1;
+                }
                 Some(d)
             } else {
                 None
             };
-            let g = &delta * r_prev.transpose();
-            let scale = lr_w / b;
-            self.weights[l].zip_zip_apply(&g, &self.masks[l], |w, gv, m| *w += scale * m * gv);
+            weight_update(
+                &mut self.weights[l],
+                &self.masks[l],
+                &delta,
+                &r_prev,
+                lr_w / b,
+            );
             let gb = delta.column_sum();
             let sb = lr_b / b;
             self.biases[l].zip_zip_apply(&gb, &self.bias_masks[l], |bv, gv, m| *bv += sb * m * gv);
@@ -196,6 +204,101 @@ impl<T: Real> Backprop<T> {
     }
 }
 
+/// Columns per parallel task: a function of the batch only, so that results do not depend on
+/// the number of threads.
+fn chunk(b: usize) -> usize {
+    if b < 16 { b.max(1) } else { b.div_ceil(2) }
+}
+
+/// `out += alpha · op(w) · x` (op = identity or transpose), over fixed column chunks in
+/// parallel, each chunk one sequential faer product.
+fn product<T: Real>(
+    out: &mut DMatrix<T>,
+    w: &DMatrix<T>,
+    transpose: bool,
+    x: &DMatrix<T>,
+    alpha: T,
+) {
+    use faer::{Accum, MatMut, MatRef, Par};
+    use rayon::prelude::*;
+    let (m, b) = out.shape();
+    if m == 0 || b == 0 {
+        return;
+    }
+    let wv = MatRef::from_column_major_slice(w.as_slice(), w.nrows(), w.ncols());
+    let lhs = if transpose { wv.transpose() } else { wv };
+    let k = x.nrows();
+    let nc = chunk(b);
+    out.as_mut_slice()
+        .par_chunks_mut(nc * m)
+        .zip(x.as_slice().par_chunks(nc * k))
+        .for_each(|(o, xs)| {
+            let c = o.len() / m;
+            faer::linalg::matmul::matmul(
+                MatMut::from_column_major_slice_mut(o, m, c),
+                Accum::Add,
+                lhs,
+                MatRef::from_column_major_slice(xs, k, c),
+                alpha,
+                Par::Seq,
+            );
+        });
+}
+
+/// `w += scale · M ⊙ (δ rᵀ)`, over fixed column chunks of w in parallel; every entry is one full
+/// reduction over the batch, so the result does not depend on the number of threads. A uniform
+/// mask is folded into the product's factor.
+fn weight_update<T: Real>(
+    w: &mut DMatrix<T>,
+    mask: &DMatrix<T>,
+    delta: &DMatrix<T>,
+    r: &DMatrix<T>,
+    scale: T,
+) {
+    use faer::{Accum, MatMut, MatRef, Par};
+    use rayon::prelude::*;
+    let (m, k) = w.shape();
+    if m == 0 || k == 0 {
+        return;
+    }
+    let m0 = mask.as_slice()[0];
+    let uniform = mask.as_slice().iter().all(|&v| v == m0);
+    let d = MatRef::from_column_major_slice(delta.as_slice(), m, delta.ncols());
+    let rv = MatRef::from_column_major_slice(r.as_slice(), k, r.ncols());
+    let nc = k.div_ceil(4).max(1);
+    w.as_mut_slice()
+        .par_chunks_mut(nc * m)
+        .zip(mask.as_slice().par_chunks(nc * m))
+        .enumerate()
+        .for_each(|(j, (ws, ms))| {
+            let c = ws.len() / m;
+            let rows = rv.subrows(j * nc, c);
+            if uniform {
+                faer::linalg::matmul::matmul(
+                    MatMut::from_column_major_slice_mut(ws, m, c),
+                    Accum::Add,
+                    d,
+                    rows.transpose(),
+                    scale * m0,
+                    Par::Seq,
+                );
+            } else {
+                let mut g = faer::Mat::<T>::zeros(m, c);
+                faer::linalg::matmul::matmul(
+                    g.as_mut(),
+                    Accum::Replace,
+                    d,
+                    rows.transpose(),
+                    scale,
+                    Par::Seq,
+                );
+                for (i, (wv, &mv)) in ws.iter_mut().zip(ms).enumerate() {
+                    *wv += mv * g[(i % m, i / m)];
+                }
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +324,99 @@ mod tests {
         // a large penalty shrinks towards the mean predictor
         let big = Ridge::fit(&x, &y, 1e9).unwrap();
         assert!(big.w.amax() < 1e-3);
+    }
+
+    /// A 5-7-3 sigmoid net with deterministic pseudo-random weights.
+    fn small_net(mask: f64) -> Backprop<f64> {
+        let val = |k: usize| ((k * 7919 + 13) % 101) as f64 / 101.0 - 0.5;
+        let w0 = DMatrix::from_fn(7, 5, |r, c| val(r * 5 + c));
+        let w1 = DMatrix::from_fn(3, 7, |r, c| val(100 + r * 7 + c));
+        // a non-uniform mask on the first layer exercises the masked path
+        let m0 = DMatrix::from_fn(7, 5, |r, c| if (r + c) % 3 == 0 { mask } else { 1.0 });
+        Backprop {
+            masks: vec![m0, DMatrix::from_element(3, 7, 1.0)],
+            weights: vec![w0, w1],
+            biases: vec![
+                DVector::from_fn(7, |r, _| val(200 + r)),
+                DVector::from_fn(3, |r, _| val(300 + r)),
+            ],
+            bias_masks: vec![DVector::from_element(7, 1.0), DVector::from_element(3, 1.0)],
+            activation: Activation::Sigmoid,
+        }
+    }
+
+    #[test]
+    fn backprop_step_is_minus_the_loss_gradient() {
+        // ΔW = −lr ∂/∂W mean_b β·½‖y − u_L‖², checked by central differences (f64, h = 1e-6)
+        let b = 20; // two column chunks
+        let x = DMatrix::from_fn(5, b, |r, c| ((r * 3 + c * 5) % 11) as f64 / 11.0);
+        let y = DMatrix::from_fn(3, b, |r, c| if (c % 3) == r { 1.0 } else { 0.0 });
+        let beta = 0.1;
+        let loss = |net: &Backprop<f64>| {
+            let u = net.predict(&x);
+            0.5 * beta * (&y - u).norm_squared() / b as f64
+        };
+        let base = small_net(1.0);
+        let mut stepped = base.clone();
+        stepped.train_step(&x, &y, beta, 1.0, 1.0);
+        for l in 0..2 {
+            let dw = &stepped.weights[l] - &base.weights[l];
+            for idx in 0..dw.len() {
+                let h = 1e-6;
+                let (mut p, mut m) = (base.clone(), base.clone());
+                p.weights[l].as_mut_slice()[idx] += h;
+                m.weights[l].as_mut_slice()[idx] -= h;
+                let g = (loss(&p) - loss(&m)) / (2.0 * h);
+                assert!(
+                    (dw.as_slice()[idx] + g).abs() < 1e-8,
+                    "layer {l} entry {idx}: {} vs {}",
+                    dw.as_slice()[idx],
+                    -g
+                );
+            }
+            let db = &stepped.biases[l] - &base.biases[l];
+            for idx in 0..db.len() {
+                let h = 1e-6;
+                let (mut p, mut m) = (base.clone(), base.clone());
+                p.biases[l][idx] += h;
+                m.biases[l][idx] -= h;
+                let g = (loss(&p) - loss(&m)) / (2.0 * h);
+                assert!((db[idx] + g).abs() < 1e-8, "bias {l}/{idx}");
+            }
+        }
+        // the mask scales the update entry by entry
+        let mut masked = small_net(0.25);
+        masked.train_step(&x, &y, beta, 1.0, 1.0);
+        let (d1, d4) = (
+            &stepped.weights[0] - &base.weights[0],
+            &masked.weights[0] - &base.weights[0],
+        );
+        for r in 0..7 {
+            for c in 0..5 {
+                let f = if (r + c) % 3 == 0 { 0.25 } else { 1.0 };
+                assert!((d4[(r, c)] - f * d1[(r, c)]).abs() < 1e-15);
+            }
+        }
+    }
+
+    #[test]
+    fn backprop_bits_do_not_depend_on_the_thread_count() {
+        let b = 40;
+        let x = DMatrix::from_fn(5, b, |r, c| ((r * 3 + c * 5) % 11) as f64 / 11.0);
+        let y = DMatrix::from_fn(3, b, |r, c| if (c % 3) == r { 1.0 } else { 0.0 });
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut net = small_net(0.5);
+                for _ in 0..5 {
+                    net.train_step(&x, &y, 0.1, 0.3, 0.3);
+                }
+                net.to_matrices()
+            })
+        };
+        assert_eq!(run(1), run(2));
     }
 }

@@ -254,6 +254,10 @@ pub struct ModelSection {
     /// Clamp b to ±value after every update (spec §6.2).
     #[serde(default)]
     pub clip_biases: Option<f64>,
+    /// Leave Ẇ and ḃ out of the voltage dynamics (the reference's `is_weight_constant_for_u`;
+    /// see `lagrange_core::ModelConfig::weight_constant_for_u`).
+    #[serde(default)]
+    pub weight_constant_for_u: bool,
 }
 
 fn default_method() -> MethodName {
@@ -302,6 +306,7 @@ impl ModelSection {
             clip_weights: self.clip_weights,
             clip_weight_derivative: self.clip_weight_derivative,
             clip_biases: self.clip_biases,
+            weight_constant_for_u: self.weight_constant_for_u,
             compat: match self.compat {
                 CompatName::Clean => Compat::default(),
                 CompatName::ReferenceBatched => Compat::reference_batched(),

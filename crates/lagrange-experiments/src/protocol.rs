@@ -104,8 +104,17 @@ impl<T: Real> Presenter<T> {
         for s in 0..self.options.steps {
             if let Some((px, py)) = &prev {
                 let w = self.weights[s];
-                xi.zip_zip_apply(px, x, |o, a, n| *o = a + (n - a) * w);
-                yi.zip_zip_apply(py, y, |o, a, n| *o = a + (n - a) * w);
+                // slices: nalgebra's zip_zip_apply walks element iterators (several times slower)
+                for (o, p, n) in [(&mut xi, px, x), (&mut yi, py, y)] {
+                    for ((o, &a), &n) in o
+                        .as_mut_slice()
+                        .iter_mut()
+                        .zip(p.as_slice())
+                        .zip(n.as_slice())
+                    {
+                        *o = a + (n - a) * w;
+                    }
+                }
             }
             sim.step(&xi, &yi, train)?;
             on_step(&xi, &yi);

@@ -147,6 +147,10 @@ pub fn from_reference_json(text: &str, path: &Path) -> Result<RunConfig, ConfigE
             clip_weights: None,
             clip_weight_derivative: None,
             clip_biases: None,
+            weight_constant_for_u: v
+                .get("is_weight_constant_for_u")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         },
         mnist: None,
         ieeg: Some(IeegSection {
