@@ -140,10 +140,12 @@ pub struct ModelConfig {
     /// Use the structured (layer-wise) exact solver where the network allows it.
     pub structured_solver: bool,
     /// Leave the weight- and bias-derivative terms m = τ(Ẇ r̄ + ḃ) + τρ′⊙(Ẇᵀ ε − Wᵀ(Ẇ r̄ + ḃ))
-    /// out of the voltage dynamics (the reference's `is_weight_constant_for_u`, spec §5.1): u̇ is
-    /// then computed as if W and b were constant during the step; plasticity itself is
-    /// unchanged. With a batch sharing W, τẆ r̄ couples the samples (the mean of ε_b r̄_bᵀ
-    /// acts on every other sample's r̄), which online learning does not have. Applies to the
+    /// out of the voltage dynamics (the reference's `is_weight_constant_for_u`, single torch
+    /// only; spec §5.1): u̇ is computed as if W and b were constant during the step, while the
+    /// plasticity itself is unchanged. The voltages then no longer follow the change of W r̄
+    /// that learning causes, so ε = u − W r̄ − b drifts at the rate of learning: with the
+    /// mnist-paper rates (η = 0.05, batch 50) the run diverged within its first presentation
+    /// (measured). Meant for comparisons with the reference at small rates. Applies to the
     /// built-in weight-transport pathway; an [`crate::ErrorPathway`] keeps its own terms.
     pub weight_constant_for_u: bool,
     /// Reference-compatibility switches.

@@ -168,6 +168,39 @@ fn gram_refresh<T: Real>() -> u32 {
     }
 }
 
+impl<T: Real> Workspace<T> {
+    /// `out += alpha · op(Ẇ) · x` for the look-ahead terms of the dynamics (spec §4.1), with x = r̄
+    /// for Ẇ r̄ (`transpose = false`) and x = ε for Ẇᵀ ε; Ẇ materialised or kept factored.
+    fn lookahead_product(
+        &self,
+        net: &Network<T>,
+        transpose: bool,
+        keep: &(dyn Fn(usize, usize) -> bool + Sync),
+        alpha: T,
+        out: &mut DMatrix<T>,
+        scratch: &mut [DMatrix<T>],
+    ) {
+        let x = if transpose { &self.eps } else { &self.rbar };
+        par_wdot_product(
+            net,
+            &self.wdot,
+            &Factored {
+                s: &self.factored,
+                zero_diag: &self.zero_diag,
+                delta: &self.fdelta,
+                e: &self.eps,
+                r: &self.rbar,
+            },
+            transpose,
+            keep,
+            alpha,
+            x,
+            out,
+            scratch,
+        );
+    }
+}
+
 /// A network, its configuration and the state of a batch of trajectories: the object that steps
 /// the NLA dynamics.
 ///
@@ -845,23 +878,10 @@ impl<T: Real> Simulator<T> {
             }
         }
         if ws.has_wdot && m_on {
-            par_wdot_product(
-                net,
-                &ws.wdot,
-                &Factored {
-                    s: &ws.factored,
-                    zero_diag: &ws.zero_diag,
-                    delta: &ws.fdelta,
-                    e: &ws.eps,
-                    r: &ws.rbar,
-                },
-                false,
-                &|_, _| true,
-                tau,
-                &ws.rbar,
-                &mut ws.tmp,
-                &mut ws.lr_scratch,
-            );
+            let mut out = std::mem::take(&mut ws.tmp);
+            let mut sc = std::mem::take(&mut ws.lr_scratch);
+            ws.lookahead_product(net, false, &|_, _| true, tau, &mut out, &mut sc);
+            (ws.tmp, ws.lr_scratch) = (out, sc);
         }
         let beta = self.beta.as_slice();
         let u = self.state.u.as_slice();
@@ -879,23 +899,10 @@ impl<T: Real> Simulator<T> {
             let keep = move |_post: usize, pre: usize| pre >= k0;
             par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
             if ws.has_wdot && m_on {
-                par_wdot_product(
-                    net,
-                    &ws.wdot,
-                    &Factored {
-                        s: &ws.factored,
-                        zero_diag: &ws.zero_diag,
-                        delta: &ws.fdelta,
-                        e: &ws.eps,
-                        r: &ws.rbar,
-                    },
-                    true,
-                    &keep,
-                    tau,
-                    &ws.eps,
-                    &mut ws.tmp2,
-                    &mut ws.lr_scratch,
-                );
+                let mut out = std::mem::take(&mut ws.tmp2);
+                let mut sc = std::mem::take(&mut ws.lr_scratch);
+                ws.lookahead_product(net, true, &keep, tau, &mut out, &mut sc);
+                (ws.tmp2, ws.lr_scratch) = (out, sc);
             }
             // g = −s + ρ′⊙tmp2 + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
             for c in 0..b {
@@ -1636,23 +1643,10 @@ impl<T: Real> Simulator<T> {
                 }
             }
             if ws.has_wdot && m_on {
-                par_wdot_product(
-                    net,
-                    &ws.wdot,
-                    &Factored {
-                        s: &ws.factored,
-                        zero_diag: &ws.zero_diag,
-                        delta: &ws.fdelta,
-                        e: &ws.eps,
-                        r: &ws.rbar,
-                    },
-                    false,
-                    &all,
-                    T::c(1.0),
-                    &ws.rbar,
-                    &mut ws.tmp2,
-                    &mut ws.lr_scratch,
-                );
+                let mut out = std::mem::take(&mut ws.tmp2);
+                let mut sc = std::mem::take(&mut ws.lr_scratch);
+                ws.lookahead_product(net, false, &all, T::c(1.0), &mut out, &mut sc);
+                (ws.tmp2, ws.lr_scratch) = (out, sc);
             }
             // h = p − t1 − q' (udot as scratch)
             let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
@@ -1673,23 +1667,10 @@ impl<T: Real> Simulator<T> {
         zero_fill(&mut ws.g);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
         if ws.has_wdot && !reference_single && !self.config.weight_constant_for_u {
-            par_wdot_product(
-                net,
-                &ws.wdot,
-                &Factored {
-                    s: &ws.factored,
-                    zero_diag: &ws.zero_diag,
-                    delta: &ws.fdelta,
-                    e: &ws.eps,
-                    r: &ws.rbar,
-                },
-                true,
-                &all,
-                T::c(1.0),
-                &ws.eps,
-                &mut ws.g,
-                &mut ws.lr_scratch,
-            );
+            let mut out = std::mem::take(&mut ws.g);
+            let mut sc = std::mem::take(&mut ws.lr_scratch);
+            ws.lookahead_product(net, true, &all, T::c(1.0), &mut out, &mut sc);
+            (ws.g, ws.lr_scratch) = (out, sc);
         }
         let (eps, t1, t2, d, dd, p, ea, g) = (
             ws.eps.as_slice(),
