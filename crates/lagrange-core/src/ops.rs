@@ -260,3 +260,21 @@ pub(crate) fn copy_rows<T: Real>(dst: &mut DMatrix<T>, row0: usize, src: &DMatri
 pub(crate) fn all_finite<T: Real>(x: &[T]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.finite_())
 }
+
+/// Runs `f(offset, part)` over the fixed column chunks (of [`chunk_cols`] columns of `n` rows)
+/// of a column-major batch `out`, in parallel; `offset` is the flat index of `part[0]`, so that
+/// inputs of the same shape are read as `&x[offset..offset + part.len()]`. For elementwise
+/// passes: the result does not depend on the number of threads. One chunk runs inline.
+#[inline]
+pub(crate) fn par_cols<T: Real>(out: &mut [T], n: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    use rayon::prelude::*;
+    let b = out.len() / n.max(1);
+    let cc = chunk_cols(b) * n;
+    if out.len() <= cc || cc == 0 {
+        f(0, out);
+    } else {
+        out.par_chunks_mut(cc)
+            .enumerate()
+            .for_each(|(k, o)| f(k * cc, o));
+    }
+}

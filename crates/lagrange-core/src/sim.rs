@@ -5,7 +5,7 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_product,
+    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_cols, par_product,
     par_wdot_product, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
@@ -676,16 +676,14 @@ impl<T: Real> Simulator<T> {
                 .for_each(|(((r, d), dd), u)| rates(r, d, dd, u));
         }
         // v = W r̄ + b + pad(x); ε = u − v
-        let bias = &self.network.biases;
-        for (v, x) in
-            ws.v.as_mut_slice()
-                .chunks_mut(n)
-                .zip(ws.xpad.as_slice().chunks(n))
-        {
-            for r in 0..n {
-                v[r] = x[r] + bias[r];
+        let (bias, xp) = (self.network.biases.as_slice(), ws.xpad.as_slice());
+        par_cols(ws.v.as_mut_slice(), n, |off, v| {
+            for (vc, x) in v.chunks_mut(n).zip(xp[off..].chunks(n)) {
+                for ((o, &x), &b) in vc.iter_mut().zip(x).zip(bias) {
+                    *o = x + b;
+                }
             }
-        }
+        });
         let net = &self.network;
         par_product(
             net,
@@ -696,15 +694,13 @@ impl<T: Real> Simulator<T> {
             &ws.rbar,
             &mut ws.v,
         );
-        for ((e, &u), &v) in ws
-            .eps
-            .as_mut_slice()
-            .iter_mut()
-            .zip(self.state.u.as_slice().iter())
-            .zip(ws.v.as_slice().iter())
-        {
-            *e = u - v;
-        }
+        let (us, vs) = (self.state.u.as_slice(), ws.v.as_slice());
+        par_cols(ws.eps.as_mut_slice(), n, |off, e| {
+            let m = e.len();
+            for ((e, &u), &v) in e.iter_mut().zip(&us[off..off + m]).zip(&vs[off..off + m]) {
+                *e = u - v;
+            }
+        });
         // plasticity (spec §6): Ẇ = η M ⊙ mean_b(ε r̄ᵀ), ḃ = η_b m_b ⊙ mean_b(ε)
         let lr = self.config.lr_weights;
         ws.has_wdot = train && lr > 0.0;
@@ -867,16 +863,14 @@ impl<T: Real> Simulator<T> {
         let ws = &mut self.ws;
         let bdot = ws.bdot.as_slice();
         // q = τ(pad(ẋ) + Ẇ r̄ + ḃ)  (tmp)
-        for (t, x) in ws
-            .tmp
-            .as_mut_slice()
-            .chunks_mut(n)
-            .zip(ws.xdot.as_slice().chunks(n))
-        {
-            for r in 0..n {
-                t[r] = tau * (x[r] + mb * bdot[r]);
+        let xd = ws.xdot.as_slice();
+        par_cols(ws.tmp.as_mut_slice(), n, |off, t| {
+            for (tc, x) in t.chunks_mut(n).zip(xd[off..].chunks(n)) {
+                for r in 0..n {
+                    tc[r] = tau * (x[r] + mb * bdot[r]);
+                }
             }
-        }
+        });
         if ws.has_wdot && m_on {
             let mut out = std::mem::take(&mut ws.tmp);
             let mut sc = std::mem::take(&mut ws.lr_scratch);
@@ -887,14 +881,12 @@ impl<T: Real> Simulator<T> {
         let u = self.state.u.as_slice();
         if self.pathway.is_none() {
             // s = ε − q (tmp); tmp2 = Wᵀ s + τ Ẇᵀ ε (rows of clamped inputs are not needed)
-            for (t, &e) in ws
-                .tmp
-                .as_mut_slice()
-                .iter_mut()
-                .zip(ws.eps.as_slice().iter())
-            {
-                *t = e - *t;
-            }
+            let es = ws.eps.as_slice();
+            par_cols(ws.tmp.as_mut_slice(), n, |off, t| {
+                for (t, &e) in t.iter_mut().zip(&es[off..]) {
+                    *t = e - *t;
+                }
+            });
             zero_fill(&mut ws.tmp2);
             let keep = move |_post: usize, pre: usize| pre >= k0;
             par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
@@ -905,27 +897,27 @@ impl<T: Real> Simulator<T> {
                 (ws.tmp2, ws.lr_scratch) = (out, sc);
             }
             // g = −s + ρ′⊙tmp2 + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
-            for c in 0..b {
-                let s = c * n..(c + 1) * n;
-                let g = &mut ws.g.as_mut_slice()[s.clone()];
-                let (t, t2, d) = (
-                    &ws.tmp.as_slice()[s.clone()],
-                    &ws.tmp2.as_slice()[s.clone()],
-                    &ws.d.as_slice()[s.clone()],
-                );
-                let (y, yd, uu) = (
-                    &ws.yhat.as_slice()[s.clone()],
-                    &ws.ydot.as_slice()[s.clone()],
-                    &u[s],
-                );
-                for r in 0..n {
-                    g[r] = (-t[r]
-                        + d[r] * t2[r]
-                        + (c_b - tau) * mb * bdot[r]
-                        + beta[r] * (y[r] - uu[r] + tau * yd[r]))
-                        / tau;
+            let (ts, t2s, ds, ys, yds) = (
+                ws.tmp.as_slice(),
+                ws.tmp2.as_slice(),
+                ws.d.as_slice(),
+                ws.yhat.as_slice(),
+                ws.ydot.as_slice(),
+            );
+            par_cols(ws.g.as_mut_slice(), n, |off, g| {
+                for (j, g) in g.chunks_mut(n).enumerate() {
+                    let s = off + j * n..off + (j + 1) * n;
+                    let (t, t2, d) = (&ts[s.clone()], &t2s[s.clone()], &ds[s.clone()]);
+                    let (y, yd, uu) = (&ys[s.clone()], &yds[s.clone()], &u[s]);
+                    for r in 0..n {
+                        g[r] = (-t[r]
+                            + d[r] * t2[r]
+                            + (c_b - tau) * mb * bdot[r]
+                            + beta[r] * (y[r] - uu[r] + tau * yd[r]))
+                            / tau;
+                    }
                 }
-            }
+            });
         } else {
             // g = −ε + τ pad(ẋ) + τ Ẇ r̄ + c_b ḃ + β̂⊙(ŷ − u + τŷ̇) + q_pathway
             for c in 0..b {
@@ -952,14 +944,16 @@ impl<T: Real> Simulator<T> {
             self.ws.g = g;
         }
         let ws = &mut self.ws;
-        for c in 0..b {
-            let s = c * n..(c + 1) * n;
-            let dl = &mut ws.delta.as_mut_slice()[s.clone()];
-            let (dd, ea) = (&ws.dd.as_slice()[s.clone()], &ws.ea.as_slice()[s]);
-            for r in 0..n {
-                dl[r] = beta[r] - dd[r] * ea[r];
+        let (dds, eas) = (ws.dd.as_slice(), ws.ea.as_slice());
+        par_cols(ws.delta.as_mut_slice(), n, |off, dl| {
+            for (j, dl) in dl.chunks_mut(n).enumerate() {
+                let s = off + j * n..off + (j + 1) * n;
+                let (dd, ea) = (&dds[s.clone()], &eas[s]);
+                for r in 0..n {
+                    dl[r] = beta[r] - dd[r] * ea[r];
+                }
             }
-        }
+        });
     }
 
     /// First layer whose incoming back-projected products are needed: 1 when the exact method
@@ -1612,15 +1606,13 @@ impl<T: Real> Simulator<T> {
         let beta = self.beta.as_slice();
         let all = |_: usize, _: usize| true;
         // t1 = W(d⊙p) (tmp)
-        for ((t, &d), &p) in ws
-            .udot
-            .as_mut_slice()
-            .iter_mut()
-            .zip(ws.d.as_slice().iter())
-            .zip(ws.p.as_slice().iter())
-        {
-            *t = d * p;
-        }
+        let (ds, ps) = (ws.d.as_slice(), ws.p.as_slice());
+        par_cols(ws.udot.as_mut_slice(), n, |off, t| {
+            let m = t.len();
+            for ((t, &d), &p) in t.iter_mut().zip(&ds[off..off + m]).zip(&ps[off..off + m]) {
+                *t = d * p;
+            }
+        });
         zero_fill(&mut ws.tmp);
         par_product(net, None, false, &all, T::c(1.0), &ws.udot, &mut ws.tmp);
         let reference_single = formula == PredictorFormula::ReferenceSingle;
@@ -1650,9 +1642,13 @@ impl<T: Real> Simulator<T> {
             }
             // h = p − t1 − q' (udot as scratch)
             let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
-            for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
-                *h = p[i] - t1[i] - t2[i];
-            }
+            par_cols(ws.udot.as_mut_slice(), n, |off, h| {
+                let m = h.len();
+                let (p, t1, t2) = (&p[off..off + m], &t1[off..off + m], &t2[off..off + m]);
+                for (i, h) in h.iter_mut().enumerate() {
+                    *h = p[i] - t1[i] - t2[i];
+                }
+            });
         } else {
             // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
             zero_fill(&mut ws.tmp2);
@@ -1683,18 +1679,21 @@ impl<T: Real> Simulator<T> {
             ws.g.as_slice(),
         );
         let (yh, yd) = (ws.yhat.as_slice(), ws.ydot.as_slice());
-        for (c, out) in ws.udot.as_mut_slice().chunks_mut(n).enumerate() {
-            for (r, o) in out.iter_mut().enumerate() {
-                let i = c * n + r;
-                let bt = beta[r];
-                let f = -eps[i]
-                    + tau * (t1[i] + t2[i])
-                    + d[i] * ea[i]
-                    + bt * (yh[i] - u[i])
-                    + tau * (dd[i] * p[i] * ea[i] + d[i] * g[i] + bt * (yd[i] - p[i]));
-                *o = f / tau;
+        par_cols(ws.udot.as_mut_slice(), n, |off, ud| {
+            for (j, out) in ud.chunks_mut(n).enumerate() {
+                let c0 = off + j * n;
+                for (r, o) in out.iter_mut().enumerate() {
+                    let i = c0 + r;
+                    let bt = beta[r];
+                    let f = -eps[i]
+                        + tau * (t1[i] + t2[i])
+                        + d[i] * ea[i]
+                        + bt * (yh[i] - u[i])
+                        + tau * (dd[i] * p[i] * ea[i] + d[i] * g[i] + bt * (yd[i] - p[i]));
+                    *o = f / tau;
+                }
             }
-        }
+        });
     }
 
     /// W += dt Ẇ (spec §6.3) with the optional clipping of W. Factored Ẇ (see `Workspace::factored`)
@@ -1967,13 +1966,12 @@ impl<T: Real> Simulator<T> {
             self.update_weights(dt);
         }
         let st = &mut self.state;
-        for (u, &ud) in
-            st.u.as_mut_slice()
-                .iter_mut()
-                .zip(self.ws.udot.as_slice().iter())
-        {
-            *u += dt * ud;
-        }
+        let uds = self.ws.udot.as_slice();
+        par_cols(st.u.as_mut_slice(), n, |off, u| {
+            for (u, &ud) in u.iter_mut().zip(&uds[off..]) {
+                *u += dt * ud;
+            }
+        });
         copy(&mut st.udot, &self.ws.udot);
         if self.ws.bdot.as_slice().iter().any(|&x| x != T::c(0.0)) {
             self.network.biases.axpy(dt, &self.ws.bdot, T::c(1.0));
