@@ -491,20 +491,30 @@ impl<T: Real> Simulator<T> {
         target: &DMatrix<T>,
         train: bool,
     ) -> Result<StepInfo, CoreError> {
-        self.prepare(input, target, train)?;
-        let (fallbacks, structured) = match self.config.method {
-            Method::Exact => self.solve_exact()?,
-            _ => {
-                self.predict()?;
-                (0, false)
-            }
-        };
+        let (fallbacks, structured) = self.solve_velocity(input, target, train)?;
         self.advance(input)?;
         Ok(StepInfo {
             step: self.state.step,
             cholesky_fallbacks: fallbacks,
             structured,
         })
+    }
+
+    /// Everything of a step up to u̇ (into `ws.udot`): returns (LU fallbacks, structured).
+    fn solve_velocity(
+        &mut self,
+        input: &DMatrix<T>,
+        target: &DMatrix<T>,
+        train: bool,
+    ) -> Result<(u64, bool), CoreError> {
+        self.prepare(input, target, train)?;
+        match self.config.method {
+            Method::Exact => self.solve_exact(),
+            _ => {
+                self.predict()?;
+                Ok((0, false))
+            }
+        }
     }
 
     /// u̇ of every sample at the current state for the given input and target (the exact solve of
@@ -517,13 +527,7 @@ impl<T: Real> Simulator<T> {
         target: &DMatrix<T>,
         train: bool,
     ) -> Result<&DMatrix<T>, CoreError> {
-        self.prepare(input, target, train)?;
-        match self.config.method {
-            Method::Exact => {
-                self.solve_exact()?;
-            }
-            _ => self.predict()?,
-        }
+        self.solve_velocity(input, target, train)?;
         Ok(&self.ws.udot)
     }
 
