@@ -451,9 +451,12 @@ pub struct IeegData {
     pub time_base: TimeBase,
     /// Amplitude scaling.
     pub scaling: ScalingName,
-    /// Training window (start s, duration s) in recording time.
+    /// Training window (start s, duration s) in model time, i.e. after the time base: the same
+    /// as recording time for `RealTime`, twice the recording time per sample of a 1 kHz
+    /// recording for `Reference2ms` (every sample counts 2 ms).
     pub train_window: (f64, f64),
-    /// Held-out window (start s, duration s); must not overlap the training window.
+    /// Held-out window (start s, duration s) in model time; must not overlap the training
+    /// window.
     pub heldout_window: (f64, f64),
 }
 
