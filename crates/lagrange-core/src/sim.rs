@@ -1934,7 +1934,7 @@ impl<T: Real> Simulator<T> {
             .iter()
             .zip(self.state.u.as_slice().iter())
             .enumerate()
-            .filter(|_| !ok)
+            .take(if ok { 0 } else { usize::MAX })
         {
             let nu = u + dt * ud;
             if !ud.finite_() || !nu.finite_() {
