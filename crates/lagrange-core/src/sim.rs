@@ -168,18 +168,34 @@ fn gram_refresh<T: Real>() -> u32 {
     }
 }
 
+/// The work matrix that receives a [`Workspace::lookahead_product`].
+#[derive(Clone, Copy)]
+enum LookaheadOut {
+    Tmp,
+    Tmp2,
+    G,
+}
+
 impl<T: Real> Workspace<T> {
+    fn out_mut(&mut self, out: LookaheadOut) -> &mut DMatrix<T> {
+        match out {
+            LookaheadOut::Tmp => &mut self.tmp,
+            LookaheadOut::Tmp2 => &mut self.tmp2,
+            LookaheadOut::G => &mut self.g,
+        }
+    }
+
     /// `out += alpha · op(Ẇ) · x` for the look-ahead terms of the dynamics (spec §4.1), with x = r̄
     /// for Ẇ r̄ (`transpose = false`) and x = ε for Ẇᵀ ε; Ẇ materialised or kept factored.
     fn lookahead_product(
-        &self,
+        &mut self,
         net: &Network<T>,
         transpose: bool,
         keep: &(dyn Fn(usize, usize) -> bool + Sync),
         alpha: T,
-        out: &mut DMatrix<T>,
-        scratch: &mut [DMatrix<T>],
+        out: LookaheadOut,
     ) {
+        let mut o = std::mem::take(self.out_mut(out));
         let x = if transpose { &self.eps } else { &self.rbar };
         par_wdot_product(
             net,
@@ -195,9 +211,10 @@ impl<T: Real> Workspace<T> {
             keep,
             alpha,
             x,
-            out,
-            scratch,
+            &mut o,
+            &mut self.lr_scratch,
         );
+        *self.out_mut(out) = o;
     }
 }
 
@@ -599,9 +616,10 @@ impl<T: Real> Simulator<T> {
                 format!("{:?}", target.shape()),
             ));
         }
-        if let Some((i, _)) = Some(input.as_slice())
-            .filter(|x| !all_finite(x))
-            .and_then(|x| x.iter().enumerate().find(|(_, x)| !x.finite_()))
+        // a branch-free pass first; the search for the offending entry runs only when it fails
+        if let Some(i) = (!all_finite(input.as_slice()))
+            .then(|| input.as_slice().iter().position(|x| !x.finite_()))
+            .flatten()
         {
             return Err(CoreError::NonFinite {
                 field: "input".into(),
@@ -865,9 +883,8 @@ impl<T: Real> Simulator<T> {
         let m_on = !self.config.weight_constant_for_u;
         let mb = if m_on { T::c(1.0) } else { T::c(0.0) };
         let ws = &mut self.ws;
-        let bdot = ws.bdot.as_slice();
         // q = τ(pad(ẋ) + Ẇ r̄ + ḃ)  (tmp)
-        let xd = ws.xdot.as_slice();
+        let (xd, bdot) = (ws.xdot.as_slice(), ws.bdot.as_slice());
         par_cols(ws.tmp.as_mut_slice(), n, |off, t| {
             for (tc, x) in t.chunks_mut(n).zip(xd[off..].chunks(n)) {
                 for r in 0..n {
@@ -876,10 +893,7 @@ impl<T: Real> Simulator<T> {
             }
         });
         if ws.has_wdot && m_on {
-            let mut out = std::mem::take(&mut ws.tmp);
-            let mut sc = std::mem::take(&mut ws.lr_scratch);
-            ws.lookahead_product(net, false, &|_, _| true, tau, &mut out, &mut sc);
-            (ws.tmp, ws.lr_scratch) = (out, sc);
+            ws.lookahead_product(net, false, &|_, _| true, tau, LookaheadOut::Tmp);
         }
         let beta = self.beta.as_slice();
         let u = self.state.u.as_slice();
@@ -895,13 +909,11 @@ impl<T: Real> Simulator<T> {
             let keep = move |_post: usize, pre: usize| pre >= k0;
             par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
             if ws.has_wdot && m_on {
-                let mut out = std::mem::take(&mut ws.tmp2);
-                let mut sc = std::mem::take(&mut ws.lr_scratch);
-                ws.lookahead_product(net, true, &keep, tau, &mut out, &mut sc);
-                (ws.tmp2, ws.lr_scratch) = (out, sc);
+                ws.lookahead_product(net, true, &keep, tau, LookaheadOut::Tmp2);
             }
             // g = −s + ρ′⊙tmp2 + (c_b − τ) ḃ + β̂⊙(ŷ − u + τ ŷ̇)
-            let (ts, t2s, ds, ys, yds) = (
+            let (bdot, ts, t2s, ds, ys, yds) = (
+                ws.bdot.as_slice(),
                 ws.tmp.as_slice(),
                 ws.tmp2.as_slice(),
                 ws.d.as_slice(),
@@ -924,6 +936,7 @@ impl<T: Real> Simulator<T> {
             });
         } else {
             // g = −ε + τ pad(ẋ) + τ Ẇ r̄ + c_b ḃ + β̂⊙(ŷ − u + τŷ̇) + q_pathway
+            let bdot = ws.bdot.as_slice();
             for c in 0..b {
                 let s = c * n..(c + 1) * n;
                 let g = &mut ws.g.as_mut_slice()[s.clone()];
@@ -1639,10 +1652,7 @@ impl<T: Real> Simulator<T> {
                 }
             }
             if ws.has_wdot && m_on {
-                let mut out = std::mem::take(&mut ws.tmp2);
-                let mut sc = std::mem::take(&mut ws.lr_scratch);
-                ws.lookahead_product(net, false, &all, T::c(1.0), &mut out, &mut sc);
-                (ws.tmp2, ws.lr_scratch) = (out, sc);
+                ws.lookahead_product(net, false, &all, T::c(1.0), LookaheadOut::Tmp2);
             }
             // h = p − t1 − q' (udot as scratch)
             let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
@@ -1667,10 +1677,7 @@ impl<T: Real> Simulator<T> {
         zero_fill(&mut ws.g);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
         if ws.has_wdot && !reference_single && !self.config.weight_constant_for_u {
-            let mut out = std::mem::take(&mut ws.g);
-            let mut sc = std::mem::take(&mut ws.lr_scratch);
-            ws.lookahead_product(net, true, &all, T::c(1.0), &mut out, &mut sc);
-            (ws.g, ws.lr_scratch) = (out, sc);
+            ws.lookahead_product(net, true, &all, T::c(1.0), LookaheadOut::G);
         }
         let (eps, t1, t2, d, dd, p, ea, g) = (
             ws.eps.as_slice(),
@@ -1927,33 +1934,34 @@ impl<T: Real> Simulator<T> {
                 let nu = u + dt * ud;
                 ok & ud.finite_() & nu.finite_() & (nu.abs_() <= limit)
             });
-        for (i, (&ud, &u)) in self
-            .ws
-            .udot
-            .as_slice()
-            .iter()
-            .zip(self.state.u.as_slice().iter())
-            .enumerate()
-            .take(if ok { 0 } else { usize::MAX })
-        {
-            let nu = u + dt * ud;
-            if !ud.finite_() || !nu.finite_() {
-                return Err(CoreError::NonFinite {
-                    field: "udot".into(),
-                    step,
-                    neuron: i % n,
-                    sample: i / n,
-                });
-            }
-            if nu.abs_() > limit {
-                return Err(CoreError::Diverged {
-                    field: "u".into(),
-                    step,
-                    neuron: i % n,
-                    sample: i / n,
-                    value: nu.f64_(),
-                    limit: limit.f64_(),
-                });
+        if !ok {
+            for (i, (&ud, &u)) in self
+                .ws
+                .udot
+                .as_slice()
+                .iter()
+                .zip(self.state.u.as_slice().iter())
+                .enumerate()
+            {
+                let nu = u + dt * ud;
+                if !ud.finite_() || !nu.finite_() {
+                    return Err(CoreError::NonFinite {
+                        field: "udot".into(),
+                        step,
+                        neuron: i % n,
+                        sample: i / n,
+                    });
+                }
+                if nu.abs_() > limit {
+                    return Err(CoreError::Diverged {
+                        field: "u".into(),
+                        step,
+                        neuron: i % n,
+                        sample: i / n,
+                        value: nu.f64_(),
+                        limit: limit.f64_(),
+                    });
+                }
             }
         }
         if let Some(pw) = self.pathway.as_mut() {
