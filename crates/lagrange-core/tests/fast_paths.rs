@@ -9,6 +9,17 @@ use common::{Arch, random_matrix, random_net, rel_err};
 use lagrange_core::{Activation, InputMode, Method, ModelConfig, Simulator};
 use nalgebra::DMatrix;
 
+/// A simulator of the seeded 5-7-6-3 test net of `arch` with β = 0.2 on the outputs and random
+/// voltages, and the targets (3×B) the tests use.
+fn seeded_sim(arch: Arch, cfg: ModelConfig, batch: usize) -> (Simulator<f64>, DMatrix<f64>) {
+    let net = random_net::<f64>(&[5, 7, 6, 3], arch, 0.4, 11);
+    let n = net.n();
+    let mut sim = Simulator::new(net, cfg, batch).unwrap();
+    sim.set_beta_outputs(0.2);
+    sim.state_mut().u = random_matrix(n, batch, 0.0, 1.0, 2);
+    (sim, random_matrix(3, batch, 0.0, 1.0, 4))
+}
+
 fn run(
     arch: Arch,
     act: Activation,
@@ -17,9 +28,6 @@ fn run(
     batch: usize,
     plain: bool,
 ) -> Vec<f64> {
-    let sizes = [5usize, 7, 6, 3];
-    let net = random_net::<f64>(&sizes, arch, 0.4, 11);
-    let n = net.n();
     let cfg = ModelConfig {
         activation: act,
         method,
@@ -30,10 +38,7 @@ fn run(
         clip_weight_derivative: plain.then_some(1e30),
         ..Default::default()
     };
-    let mut sim = Simulator::new(net, cfg, batch).unwrap();
-    sim.set_beta_outputs(0.2);
-    sim.state_mut().u = random_matrix(n, batch, 0.0, 1.0, 2);
-    let y = random_matrix(3, batch, 0.0, 1.0, 4);
+    let (mut sim, y) = seeded_sim(arch, cfg, batch);
     for t in 0..300 {
         // inputs move for 150 steps, then stand still
         let phase = t.min(150) as f64 * 0.05;
@@ -161,11 +166,8 @@ fn weight_constant_for_u_drops_the_plasticity_terms_from_udot_only() {
             InputMode::Clamped,
         ),
     ] {
-        let sizes = [5usize, 7, 6, 3];
         let batch = 4;
         let udot = |constant: bool, train: bool| {
-            let net = random_net::<f64>(&sizes, arch, 0.4, 11);
-            let n = net.n();
             let cfg = ModelConfig {
                 activation: act,
                 method,
@@ -176,10 +178,7 @@ fn weight_constant_for_u_drops_the_plasticity_terms_from_udot_only() {
                 weight_constant_for_u: constant,
                 ..Default::default()
             };
-            let mut sim = Simulator::new(net, cfg, batch).unwrap();
-            sim.set_beta_outputs(0.2);
-            sim.state_mut().u = random_matrix(n, batch, 0.0, 1.0, 2);
-            let y = random_matrix(3, batch, 0.0, 1.0, 4);
+            let (mut sim, y) = seeded_sim(arch, cfg, batch);
             let x = random_matrix(5, batch, 0.0, 1.0, 6);
             // a first step (no plasticity) so that the Euler predictor has a previous u̇
             sim.step(&x, &y, false).unwrap();
