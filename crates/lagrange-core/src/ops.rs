@@ -29,8 +29,9 @@ pub(crate) fn chunk_cols(b: usize) -> usize {
     // About 48 columns per chunk: every chunk re-packs the weight matrix of each product (4
     // chunks of 45 for B = 180 instead of 8 of 23 made the 1-thread MNIST steps ~8 % faster;
     // at 2 threads the difference was within the noise); an even number of chunks keeps 2 (or
-    // 4, 8) threads equally busy.
-    let nch = if b < 32 {
+    // 4, 8) threads equally busy. Batches from 16 on are split in two (B = 20: 2 × 10), so that
+    // the small batches of an online-like run use both cores as well.
+    let nch = if b < 16 {
         1
     } else {
         (b / 48).clamp(1, 8).next_multiple_of(2).min(8)
@@ -259,6 +260,28 @@ pub(crate) fn copy_rows<T: Real>(dst: &mut DMatrix<T>, row0: usize, src: &DMatri
 #[inline]
 pub(crate) fn all_finite<T: Real>(x: &[T]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.finite_())
+}
+
+/// Whether `pred(offset, part)` holds for every fixed column chunk (of [`chunk_cols`] columns of
+/// `n` rows) of a column-major batch `x`, evaluated in parallel (a conjunction: the answer does
+/// not depend on the number of threads). One chunk runs inline.
+#[inline]
+pub(crate) fn par_all_cols<T: Real>(
+    x: &[T],
+    n: usize,
+    pred: impl Fn(usize, &[T]) -> bool + Sync,
+) -> bool {
+    use rayon::prelude::*;
+    let b = x.len() / n.max(1);
+    let cc = chunk_cols(b) * n;
+    if x.len() <= cc || cc == 0 {
+        pred(0, x)
+    } else {
+        x.par_chunks(cc)
+            .enumerate()
+            .map(|(k, part)| pred(k * cc, part))
+            .reduce(|| true, |a, c| a & c)
+    }
 }
 
 /// Runs `f(offset, part)` over the fixed column chunks (of [`chunk_cols`] columns of `n` rows)

@@ -5,8 +5,8 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_cols, par_product,
-    par_wdot_product, zero_fill,
+    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_all_cols,
+    par_cols, par_product, par_wdot_product, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
@@ -658,29 +658,22 @@ impl<T: Real> Simulator<T> {
         }
         match &self.state.prev_target {
             Some(py) => {
-                for ((yd, &y), &p) in ws
-                    .ydot
-                    .as_mut_slice()
-                    .iter_mut()
-                    .zip(ws.yhat.as_slice().iter())
-                    .zip(py.iter())
-                {
-                    *yd = (y - p) / dt;
-                }
+                let (ys, ps) = (ws.yhat.as_slice(), py.as_slice());
+                par_cols(ws.ydot.as_mut_slice(), n, |off, yd| {
+                    let m = yd.len();
+                    for ((yd, &y), &p) in
+                        yd.iter_mut().zip(&ys[off..off + m]).zip(&ps[off..off + m])
+                    {
+                        *yd = (y - p) / dt;
+                    }
+                });
             }
             None => zero_fill(&mut ws.ydot),
         }
         // rates
         let act = self.config.activation;
         let cc = chunk_cols(b) * n;
-        let rates = |r: &mut [T], d: &mut [T], dd: &mut [T], u: &[T]| {
-            for i in 0..u.len() {
-                let (a, b1, b2) = act.eval(u[i]);
-                r[i] = a;
-                d[i] = b1;
-                dd[i] = b2;
-            }
-        };
+        let rates = |r: &mut [T], d: &mut [T], dd: &mut [T], u: &[T]| act.eval_slices(u, r, d, dd);
         if cc >= n * b {
             rates(
                 ws.rbar.as_mut_slice(),
@@ -827,13 +820,25 @@ impl<T: Real> Simulator<T> {
         }
         if train && self.config.learn_biases && self.config.lr_biases > 0.0 {
             let lrb = T::c(self.config.lr_biases) / T::c(b as f64);
-            // column by column: the same additions in the same order as a row-wise sum
+            // column by column: the same additions in the same order as a row-wise sum; blocks
+            // of rows in parallel (each row's sum is the same sequence whatever the split)
             let acc = ws.bdot.as_mut_slice();
             acc.fill(zero);
-            for col in ws.eps.as_slice().chunks(n) {
-                for (a, &e) in acc.iter_mut().zip(col) {
-                    *a += e;
+            let es = ws.eps.as_slice();
+            let rows = n.div_ceil(4).max(64);
+            let sum_rows = |r0: usize, a: &mut [T]| {
+                for col in es.chunks(n) {
+                    for (a, &e) in a.iter_mut().zip(&col[r0..]) {
+                        *a += e;
+                    }
                 }
+            };
+            if n * b < 1 << 14 {
+                sum_rows(0, acc);
+            } else {
+                acc.par_chunks_mut(rows)
+                    .enumerate()
+                    .for_each(|(k, a)| sum_rows(k * rows, a));
             }
             for (a, &m) in acc.iter_mut().zip(net.bias_mask.as_slice()) {
                 *a = lrb * m * *a;
@@ -855,9 +860,9 @@ impl<T: Real> Simulator<T> {
             let k0 = self.clamped_skip();
             let ws = &mut self.ws;
             zero_fill(&mut ws.ea);
-            // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0
-            let needed =
-                self.config.method != Method::Exact || !self.config.activation.has_zero_curvature();
+            // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0; the
+            // predictors fold it into their transposed product then (`evaluate_star`)
+            let needed = !self.config.activation.has_zero_curvature();
             if needed {
                 let keep = move |_post: usize, pre: usize| pre >= k0;
                 par_product(net, None, true, &keep, T::c(1.0), &ws.eps, &mut ws.ea);
@@ -1622,6 +1627,10 @@ impl<T: Real> Simulator<T> {
         let u = self.state.u.as_slice();
         let beta = self.beta.as_slice();
         let all = |_: usize, _: usize| true;
+        // with ρ″ ≡ 0 and the built-in pathway, e_A = Wᵀε was not computed (`prepare`): ρ′⊙e_A and
+        // τρ′⊙Wᵀh are one product ρ′⊙Wᵀ(ε + τh) (and the look-ahead τρ′⊙Ẇᵀε)
+        let fused = self.pathway.is_none() && self.config.activation.has_zero_curvature();
+        let kh = if fused { tau } else { T::c(1.0) };
         // t1 = W(d⊙p) (tmp)
         let (ds, ps) = (ws.d.as_slice(), ws.p.as_slice());
         par_cols(ws.udot.as_mut_slice(), n, |off, t| {
@@ -1656,29 +1665,40 @@ impl<T: Real> Simulator<T> {
             }
             // h = p − t1 − q' (udot as scratch)
             let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
+            let es = ws.eps.as_slice();
             par_cols(ws.udot.as_mut_slice(), n, |off, h| {
                 let m = h.len();
                 let (p, t1, t2) = (&p[off..off + m], &t1[off..off + m], &t2[off..off + m]);
-                for (i, h) in h.iter_mut().enumerate() {
-                    *h = p[i] - t1[i] - t2[i];
+                if fused {
+                    let e = &es[off..off + m];
+                    for (i, h) in h.iter_mut().enumerate() {
+                        *h = e[i] + kh * (p[i] - t1[i] - t2[i]);
+                    }
+                } else {
+                    for (i, h) in h.iter_mut().enumerate() {
+                        *h = p[i] - t1[i] - t2[i];
+                    }
                 }
             });
         } else {
             // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
             zero_fill(&mut ws.tmp2);
             par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
-            let (p, t2) = (ws.p.as_slice(), ws.tmp2.as_slice());
+            let (p, t2, es) = (ws.p.as_slice(), ws.tmp2.as_slice(), ws.eps.as_slice());
             for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
-                *h = p[i] - t2[i] * p[i];
+                let x = p[i] - t2[i] * p[i];
+                *h = if fused { es[i] + kh * x } else { x };
             }
             copy(&mut ws.tmp2, &ws.xdot);
         }
-        // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch)
+        // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch); fused: e_A + τ t2 = Wᵀ(ε + τh) (+ τ Ẇᵀ ε)
         zero_fill(&mut ws.g);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
         if ws.has_wdot && !reference_single && !self.config.weight_constant_for_u {
-            ws.lookahead_product(net, true, &all, T::c(1.0), LookaheadOut::G);
+            ws.lookahead_product(net, true, &all, kh, LookaheadOut::G);
         }
+        // the coefficient of ρ′ ⊙ g below: τ, or 1 when g already carries it
+        let kg = if fused { T::c(1.0) } else { tau };
         let (eps, t1, t2, d, dd, p, ea, g) = (
             ws.eps.as_slice(),
             ws.tmp.as_slice(),
@@ -1700,7 +1720,8 @@ impl<T: Real> Simulator<T> {
                         + tau * (t1[i] + t2[i])
                         + d[i] * ea[i]
                         + bt * (yh[i] - u[i])
-                        + tau * (dd[i] * p[i] * ea[i] + d[i] * g[i] + bt * (yd[i] - p[i]));
+                        + kg * d[i] * g[i]
+                        + tau * (dd[i] * p[i] * ea[i] + bt * (yd[i] - p[i]));
                     *o = f / tau;
                 }
             }
@@ -1924,16 +1945,13 @@ impl<T: Real> Simulator<T> {
         let step = self.state.step;
         // one branch-free pass; the search for the offending entry only runs when it fails
         // (NaN fails `<=`, and a non-finite u̇ makes u + dt u̇ non-finite or NaN)
-        let ok = self
-            .ws
-            .udot
-            .as_slice()
-            .iter()
-            .zip(self.state.u.as_slice())
-            .fold(true, |ok, (&ud, &u)| {
+        let us = self.state.u.as_slice();
+        let ok = par_all_cols(self.ws.udot.as_slice(), n, |off, ud| {
+            ud.iter().zip(&us[off..]).fold(true, |ok, (&ud, &u)| {
                 let nu = u + dt * ud;
                 ok & ud.finite_() & nu.finite_() & (nu.abs_() <= limit)
-            });
+            })
+        });
         if !ok {
             for (i, (&ud, &u)) in self
                 .ws
@@ -1984,7 +2002,8 @@ impl<T: Real> Simulator<T> {
                 *u += dt * ud;
             }
         });
-        copy(&mut st.udot, &self.ws.udot);
+        // the state takes this step's u̇; every solve overwrites ws.udot before reading it
+        std::mem::swap(&mut st.udot, &mut self.ws.udot);
         if self.ws.bdot.as_slice().iter().any(|&x| x != T::c(0.0)) {
             self.network.biases.axpy(dt, &self.ws.bdot, T::c(1.0));
             if let Some(c) = self.config.clip_biases.map(T::c) {
@@ -2013,7 +2032,7 @@ impl<T: Real> Simulator<T> {
             Method::Richardson1 | Method::Richardson2
         ) {
             let mut oldest = st.udot_trace.remove(0);
-            copy(&mut oldest, &self.ws.udot);
+            copy(&mut oldest, &st.udot);
             st.udot_trace.push(oldest);
         }
         st.step += 1;

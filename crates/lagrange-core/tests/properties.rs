@@ -154,20 +154,28 @@ fn predictors_approach_the_exact_step_as_dt_shrinks() {
     }
 }
 
-fn run_threads(threads: usize, act: Activation, structured: bool) -> (DMatrix<f32>, DMatrix<f32>) {
+fn run_threads(
+    threads: usize,
+    act: Activation,
+    structured: bool,
+    method: Method,
+) -> (DMatrix<f32>, DMatrix<f32>) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
     pool.install(|| {
-        let sizes = [20usize, 15, 10, 5];
-        let net = random_net::<f64>(&sizes, Arch::Feedforward, 0.3, 5).cast::<f32>();
+        // N × B = 300 × 70 is large enough for every parallel pass (incl. the bias sums by row
+        // blocks) to split
+        let sizes = [200usize, 60, 30, 10];
+        let net = random_net::<f64>(&sizes, Arch::Feedforward, 0.1, 5).cast::<f32>();
         let n = net.n();
         let b = 70;
         let cfg = ModelConfig {
             activation: act,
             inputs: InputMode::Dynamic,
             structured_solver: structured,
+            method,
             lr_weights: 1e-2,
             lr_biases: 1e-2,
             learn_biases: true,
@@ -177,8 +185,8 @@ fn run_threads(threads: usize, act: Activation, structured: bool) -> (DMatrix<f3
         sim.set_beta_outputs(0.1);
         sim.state_mut().u = random_matrix(n, b, 0.0, 1.0, 6).map(|x| x as f32);
         for k in 0..5 {
-            let x = random_matrix(20, b, 0.0, 1.0, 10 + k).map(|x| x as f32);
-            let y = random_matrix(5, b, 0.0, 1.0, 20 + k).map(|x| x as f32);
+            let x = random_matrix(200, b, 0.0, 1.0, 10 + k).map(|x| x as f32);
+            let y = random_matrix(10, b, 0.0, 1.0, 20 + k).map(|x| x as f32);
             sim.step(&x, &y, true).unwrap();
         }
         (sim.state().u.clone(), sim.network().dense_weights())
@@ -187,23 +195,29 @@ fn run_threads(threads: usize, act: Activation, structured: bool) -> (DMatrix<f3
 
 #[test]
 fn same_bits_for_one_and_two_threads() {
-    for (act, structured) in [
-        (Activation::HardSigmoid, true),
-        (Activation::Sigmoid, false),
+    for (act, structured, method) in [
+        (Activation::HardSigmoid, true, Method::Exact),
+        (Activation::Sigmoid, false, Method::Exact),
+        (Activation::HardSigmoid, false, Method::Euler),
+        (Activation::Sigmoid, false, Method::Richardson2),
     ] {
-        let (u1, w1) = run_threads(1, act, structured);
-        let (u2, w2) = run_threads(2, act, structured);
+        let (u1, w1) = run_threads(1, act, structured, method);
+        let (u2, w2) = run_threads(2, act, structured, method);
+        assert!(
+            u1.iter().all(|x| x.is_finite()),
+            "{act:?} {method:?}: not finite"
+        );
         assert!(
             u1.iter()
                 .zip(u2.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{act:?}: u differs between 1 and 2 threads"
+            "{act:?} {method:?}: u differs between 1 and 2 threads"
         );
         assert!(
             w1.iter()
                 .zip(w2.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{act:?}: W differs between 1 and 2 threads"
+            "{act:?} {method:?}: W differs between 1 and 2 threads"
         );
     }
 }
