@@ -121,6 +121,8 @@ struct Workspace<T: Real> {
     has_wdot: bool,
     /// `wdot` holds zeros (set once when plasticity is off, instead of every step).
     wdot_zero: bool,
+    /// `ea` holds zeros (skips re-zeroing it every step while e_A is not needed).
+    ea_zero: bool,
     /// Per projection: the mask's common value f when all its entries are f, or when the block
     /// maps a population onto itself with a zero diagonal and f elsewhere (flagged in
     /// `zero_diag`); cached, cleared by `network_mut`.
@@ -424,6 +426,7 @@ impl<T: Real> Simulator<T> {
             ws.v = z();
             ws.eps = z();
             ws.ea = z();
+            ws.ea_zero = true;
             ws.xpad = z();
             ws.xdot = z();
             ws.yhat = z();
@@ -856,16 +859,21 @@ impl<T: Real> Simulator<T> {
                 pw.apical_error(&self.ctx(train), &mut ea);
             }
             self.ws.ea = ea;
+            self.ws.ea_zero = false;
         } else {
             let k0 = self.clamped_skip();
             let ws = &mut self.ws;
-            zero_fill(&mut ws.ea);
             // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0; the
             // predictors fold it into their transposed product then (`evaluate_star`)
             let needed = !self.config.activation.has_zero_curvature();
+            if needed || !ws.ea_zero {
+                zero_fill(&mut ws.ea);
+                ws.ea_zero = true;
+            }
             if needed {
                 let keep = move |_post: usize, pre: usize| pre >= k0;
                 par_product(net, None, true, &keep, T::c(1.0), &ws.eps, &mut ws.ea);
+                ws.ea_zero = false;
             }
         }
         self.ws.train = train;
@@ -1629,6 +1637,7 @@ impl<T: Real> Simulator<T> {
     /// ws.udot = (★)(p)/τ for the chosen formula.
     fn evaluate_star(&mut self, formula: PredictorFormula) {
         let n = self.network.n();
+        let f0 = self.free_start();
         let tau = T::c(self.config.tau);
         let zero = T::c(0.0);
         let net = &self.network;
@@ -1651,46 +1660,44 @@ impl<T: Real> Simulator<T> {
         zero_fill(&mut ws.tmp);
         par_product(net, None, false, &all, T::c(1.0), &ws.udot, &mut ws.tmp);
         let reference_single = formula == PredictorFormula::ReferenceSingle;
+        // t1 + t2 = tmp + pad(ẋ) + c_ḃ ḃ: the look-ahead Ẇ r̄ is added to tmp, ẋ and ḃ are read
+        // where needed (E_b and E_s leave ḃ out)
+        let m_on = !self.config.weight_constant_for_u;
+        let with_bdot = if formula == PredictorFormula::Consistent && m_on {
+            T::c(1.0)
+        } else {
+            zero
+        };
         if !reference_single {
-            // q' = Ẇ r̄ + ḃ + pad(ẋ) (tmp2); E_b leaves ḃ out
-            let m_on = !self.config.weight_constant_for_u;
-            let with_bdot = if formula == PredictorFormula::Consistent && m_on {
-                T::c(1.0)
-            } else {
-                zero
-            };
-            for (t2, x) in ws
-                .tmp2
-                .as_mut_slice()
-                .chunks_mut(n)
-                .zip(ws.xdot.as_slice().chunks(n))
-            {
-                for r in 0..n {
-                    t2[r] = x[r] + with_bdot * ws.bdot[r];
-                }
-            }
             if ws.has_wdot && m_on {
-                ws.lookahead_product(net, false, &all, T::c(1.0), LookaheadOut::Tmp2);
+                ws.lookahead_product(net, false, &all, T::c(1.0), LookaheadOut::Tmp);
             }
-            // h = p − t1 − q' (udot as scratch)
-            let (p, t1, t2) = (ws.p.as_slice(), ws.tmp.as_slice(), ws.tmp2.as_slice());
+            // h = p − t1 − t2 (udot as scratch); fused: ε + τh
+            let (p, t1, xd, bd) = (
+                ws.p.as_slice(),
+                ws.tmp.as_slice(),
+                ws.xdot.as_slice(),
+                ws.bdot.as_slice(),
+            );
             let es = ws.eps.as_slice();
             par_cols(ws.udot.as_mut_slice(), n, |off, h| {
-                let m = h.len();
-                let (p, t1, t2) = (&p[off..off + m], &t1[off..off + m], &t2[off..off + m]);
-                if fused {
-                    let e = &es[off..off + m];
-                    for (i, h) in h.iter_mut().enumerate() {
-                        *h = e[i] + kh * (p[i] - t1[i] - t2[i]);
-                    }
-                } else {
-                    for (i, h) in h.iter_mut().enumerate() {
-                        *h = p[i] - t1[i] - t2[i];
+                for (j, h) in h.chunks_mut(n).enumerate() {
+                    let c = off + j * n..off + (j + 1) * n;
+                    let (p, t1, xd) = (&p[c.clone()], &t1[c.clone()], &xd[c.clone()]);
+                    if fused {
+                        let e = &es[c];
+                        for r in 0..n {
+                            h[r] = e[r] + kh * (p[r] - t1[r] - (xd[r] + with_bdot * bd[r]));
+                        }
+                    } else {
+                        for r in 0..n {
+                            h[r] = p[r] - t1[r] - (xd[r] + with_bdot * bd[r]);
+                        }
                     }
                 }
             });
         } else {
-            // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms; tmp2 = W ρ′ then reused as pad(ẋ)
+            // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms (tmp2 = W ρ′); t2 = pad(ẋ)
             zero_fill(&mut ws.tmp2);
             par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
             let (p, t2, es) = (ws.p.as_slice(), ws.tmp2.as_slice(), ws.eps.as_slice());
@@ -1698,20 +1705,20 @@ impl<T: Real> Simulator<T> {
                 let x = p[i] - t2[i] * p[i];
                 *h = if fused { es[i] + kh * x } else { x };
             }
-            copy(&mut ws.tmp2, &ws.xdot);
         }
         // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch); fused: e_A + τ t2 = Wᵀ(ε + τh) (+ τ Ẇᵀ ε)
         zero_fill(&mut ws.g);
         par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
-        if ws.has_wdot && !reference_single && !self.config.weight_constant_for_u {
+        if ws.has_wdot && !reference_single && m_on {
             ws.lookahead_product(net, true, &all, kh, LookaheadOut::G);
         }
         // the coefficient of ρ′ ⊙ g below: τ, or 1 when g already carries it
         let kg = if fused { T::c(1.0) } else { tau };
-        let (eps, t1, t2, d, dd, p, ea, g) = (
+        let (eps, t1, xd, bd, d, dd, p, ea, g) = (
             ws.eps.as_slice(),
             ws.tmp.as_slice(),
-            ws.tmp2.as_slice(),
+            ws.xdot.as_slice(),
+            ws.bdot.as_slice(),
             ws.d.as_slice(),
             ws.dd.as_slice(),
             ws.p.as_slice(),
@@ -1719,19 +1726,46 @@ impl<T: Real> Simulator<T> {
             ws.g.as_slice(),
         );
         let (yh, yd) = (ws.yhat.as_slice(), ws.ydot.as_slice());
+        // the nudging terms only on the rows with β ≠ 0 (the free ones, plus, for E_s, whose
+        // clamped rows keep the computed value, the clamped ones)
+        let nudged = ws.nudged.as_slice();
+        let clamped_nudged = reference_single && beta[..f0].iter().any(|&b| b != zero);
         par_cols(ws.udot.as_mut_slice(), n, |off, ud| {
             for (j, out) in ud.chunks_mut(n).enumerate() {
-                let c0 = off + j * n;
-                for (r, o) in out.iter_mut().enumerate() {
-                    let i = c0 + r;
-                    let bt = beta[r];
-                    let f = -eps[i]
-                        + tau * (t1[i] + t2[i])
-                        + d[i] * ea[i]
-                        + bt * (yh[i] - u[i])
-                        + kg * d[i] * g[i]
-                        + tau * (dd[i] * p[i] * ea[i] + bt * (yd[i] - p[i]));
-                    *o = f / tau;
+                let c = off + j * n..off + (j + 1) * n;
+                let (e, t1, xd, d, g) = (
+                    &eps[c.clone()],
+                    &t1[c.clone()],
+                    &xd[c.clone()],
+                    &d[c.clone()],
+                    &g[c.clone()],
+                );
+                if fused {
+                    // ρ″ ≡ 0 and e_A folded into g
+                    for r in 0..n {
+                        out[r] = -e[r] + tau * (t1[r] + (xd[r] + with_bdot * bd[r])) + d[r] * g[r];
+                    }
+                } else {
+                    let (dd, p, ea) = (&dd[c.clone()], &p[c.clone()], &ea[c.clone()]);
+                    for r in 0..n {
+                        out[r] = -e[r]
+                            + tau * (t1[r] + (xd[r] + with_bdot * bd[r]))
+                            + d[r] * ea[r]
+                            + kg * d[r] * g[r]
+                            + tau * (dd[r] * p[r] * ea[r]);
+                    }
+                }
+                let c0 = c.start;
+                let mut nudge = |r: usize| {
+                    let (bt, i) = (beta[r], c0 + r);
+                    out[r] += bt * (yh[i] - u[i]) + tau * (bt * (yd[i] - p[i]));
+                };
+                nudged.iter().for_each(|&r| nudge(r));
+                if clamped_nudged {
+                    (0..f0).filter(|&r| beta[r] != zero).for_each(&mut nudge);
+                }
+                for o in out.iter_mut() {
+                    *o /= tau;
                 }
             }
         });
