@@ -41,6 +41,12 @@ pub mod pathway;
 pub mod real;
 pub mod sim;
 
+/// Batched products and elementwise passes over fixed column chunks: results that do not
+/// depend on the number of threads (see the functions' docs).
+pub mod batched {
+    pub use crate::ops::{chunk_cols, outer_update, par_cols};
+}
+
 pub use activation::Activation;
 pub use config::{Compat, InputMode, Method, ModelConfig, PredictorFormula, Solver};
 pub use error::CoreError;

@@ -1,5 +1,7 @@
 //! Block products with W over batches of column vectors, and the fixed column partition that
-//! makes results independent of the number of threads.
+//! makes results independent of the number of threads. [`chunk_cols`], [`par_cols`] and
+//! [`outer_update`] are public (as `lagrange_core::batched`) for crates that train their own
+//! models on the same batches (e.g. a backprop baseline).
 
 use crate::network::Network;
 use crate::real::Real;
@@ -25,7 +27,7 @@ pub(crate) fn mmut<T: Real>(m: &mut DMatrix<T>) -> MatMut<'_, T> {
 /// number of threads, so every sample is computed by the same sequence of operations whatever the
 /// thread count (bit-identical results for 1 and 2 threads).
 #[inline]
-pub(crate) fn chunk_cols(b: usize) -> usize {
+pub fn chunk_cols(b: usize) -> usize {
     // About 48 columns per chunk: every chunk re-packs the weight matrix of each product (4
     // chunks of 45 for B = 180 instead of 8 of 23 made the 1-thread MNIST steps ~8 % faster;
     // at 2 threads the difference was within the noise); an even number of chunks keeps 2 (or
@@ -109,15 +111,28 @@ pub(crate) fn par_product<T: Real>(
     if b <= ncol || n == 0 {
         run(0, mmut(out));
     } else {
-        use rayon::prelude::*;
-        out.as_mut_slice()
-            .par_chunks_mut(ncol * n)
-            .enumerate()
-            .for_each(|(k, ch)| {
-                let nc = ch.len() / n;
-                run(k * ncol, MatMut::from_column_major_slice_mut(ch, n, nc));
-            });
+        par_col_blocks(out.as_mut_slice(), n, ncol, run);
     }
+}
+
+/// Runs `f(first column, block)` over the consecutive blocks of `block_cols` columns of a
+/// column-major matrix with `rows` rows, in parallel.
+fn par_col_blocks<T: Real>(
+    data: &mut [T],
+    rows: usize,
+    block_cols: usize,
+    f: impl Fn(usize, MatMut<'_, T>) + Sync,
+) {
+    use rayon::prelude::*;
+    data.par_chunks_mut(block_cols * rows)
+        .enumerate()
+        .for_each(|(k, ch)| {
+            let nc = ch.len() / rows;
+            f(
+                k * block_cols,
+                MatMut::from_column_major_slice_mut(ch, rows, nc),
+            );
+        });
 }
 
 /// The plasticity Ẇ of this step in factored form, per projection k: `s[k] = Some(s_k)` when
@@ -226,6 +241,46 @@ pub(crate) fn par_wdot_product<T: Real>(
     }
 }
 
+/// `w = alpha · e rᵀ` (`accumulate = false`) or `w += alpha · e rᵀ` (`true`), for `e` (m×B) and
+/// `r` (k×B) with one column per sample and `w` m×k: the batch reduction of an outer-product
+/// rule such as Ẇ = η ε r̄ᵀ (spec §6). Large products run over four fixed blocks of `w`'s columns
+/// in parallel; every entry is one full-length reduction over the batch, computed the same way
+/// whatever the number of threads.
+pub fn outer_update<T: Real>(
+    w: &mut DMatrix<T>,
+    accumulate: bool,
+    e: MatRef<'_, T>,
+    r: MatRef<'_, T>,
+    alpha: T,
+) {
+    let (rows, cols) = w.shape();
+    assert!(
+        e.nrows() == rows && r.nrows() == cols && e.ncols() == r.ncols(),
+        "outer_update: w {rows}×{cols}, e {}×{}, r {}×{}",
+        e.nrows(),
+        e.ncols(),
+        r.nrows(),
+        r.ncols()
+    );
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let acc = if accumulate {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
+    let run = |c0: usize, part: MatMut<'_, T>| {
+        let nc = part.ncols();
+        matmul(part, acc, e, r.subrows(c0, nc).transpose(), alpha, Par::Seq);
+    };
+    if rows * cols * e.ncols() < 1 << 16 {
+        run(0, mmut(w));
+    } else {
+        par_col_blocks(w.as_mut_slice(), rows, cols.div_ceil(4), run);
+    }
+}
+
 /// Sets every entry to zero (a `memset`; nalgebra's `fill` walks an element iterator, which was
 /// a third of the elementwise time of a step).
 #[inline]
@@ -289,7 +344,7 @@ pub(crate) fn par_all_cols<T: Real>(
 /// inputs of the same shape are read as `&x[offset..offset + part.len()]`. For elementwise
 /// passes: the result does not depend on the number of threads. One chunk runs inline.
 #[inline]
-pub(crate) fn par_cols<T: Real>(out: &mut [T], n: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+pub fn par_cols<T: Real>(out: &mut [T], n: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     use rayon::prelude::*;
     let b = out.len() / n.max(1);
     let cc = chunk_cols(b) * n;

@@ -5,8 +5,8 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, par_all_cols,
-    par_cols, par_product, par_wdot_product, zero_fill,
+    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, outer_update,
+    par_all_cols, par_cols, par_product, par_wdot_product, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
@@ -781,38 +781,10 @@ impl<T: Real> Simulator<T> {
                 continue;
             }
             let (op, oq) = (l.offset(p.post), l.offset(p.pre));
-            let rows = wd.nrows();
-            let cols = wd.ncols();
+            let (rows, cols) = wd.shape();
             let eps = mref(&ws.eps).subrows(op, rows);
             let rb = mref(&ws.rbar).subrows(oq, cols);
-            // column chunks of Ẇ (contiguous): every entry is one full-length reduction over the
-            // batch, so the result does not depend on the number of threads
-            let cch = cols.div_ceil(4).max(1);
-            let run = |c0: usize, part: faer::MatMut<'_, T>| {
-                let nc = part.ncols();
-                matmul(
-                    part,
-                    Accum::Replace,
-                    eps,
-                    rb.subrows(c0, nc).transpose(),
-                    scale,
-                    Par::Seq,
-                );
-            };
-            if rows * cols * b < 1 << 16 {
-                run(0, mmut(wd));
-            } else {
-                wd.as_mut_slice()
-                    .par_chunks_mut(cch * rows)
-                    .enumerate()
-                    .for_each(|(k, ch)| {
-                        let nc = ch.len() / rows;
-                        run(
-                            k * cch,
-                            faer::MatMut::from_column_major_slice_mut(ch, rows, nc),
-                        );
-                    });
-            }
+            outer_update(wd, false, eps, rb, scale);
             for (x, &m) in wd.as_mut_slice().iter_mut().zip(p.mask.as_slice()) {
                 *x *= m;
             }
@@ -1840,32 +1812,7 @@ impl<T: Real> Simulator<T> {
                     }
                     let e = mref(&ws.eps).subrows(l.offset(p.post), rows);
                     let r = mref(&ws.rbar).subrows(l.offset(p.pre), cols);
-                    let run = |c0: usize, part: faer::MatMut<'_, T>| {
-                        let nc = part.ncols();
-                        matmul(
-                            part,
-                            Accum::Add,
-                            e,
-                            r.subrows(c0, nc).transpose(),
-                            dt * s,
-                            Par::Seq,
-                        );
-                    };
-                    if parallel {
-                        p.weights
-                            .as_mut_slice()
-                            .par_chunks_mut(cch * rows)
-                            .enumerate()
-                            .for_each(|(i, ch)| {
-                                let nc = ch.len() / rows;
-                                run(
-                                    i * cch,
-                                    faer::MatMut::from_column_major_slice_mut(ch, rows, nc),
-                                );
-                            });
-                    } else {
-                        run(0, mmut(&mut p.weights));
-                    }
+                    outer_update(&mut p.weights, true, e, r, dt * s);
                     if zd {
                         for (i, &v) in ws.fsave[k].iter().enumerate() {
                             p.weights[(i, i)] = v;

@@ -1,6 +1,7 @@
 //! Baselines reported beside the model: ridge regression (iEEG) and plain backprop on the
 //! same feed-forward network and sample stream (MNIST, paper Fig. 4 "BP per dt").
 
+use lagrange_core::batched::{outer_update, par_cols};
 use lagrange_core::{Activation, Network, Real};
 use nalgebra::{DMatrix, DVector};
 
@@ -204,14 +205,9 @@ impl<T: Real> Backprop<T> {
     }
 }
 
-/// Columns per parallel task: a function of the batch only, so that results do not depend on
+/// `out += alpha · op(w) · x` (op = identity or transpose), over the core's fixed column chunks
+/// in parallel ([`par_cols`]), each chunk one sequential faer product: the bits do not depend on
 /// the number of threads.
-fn chunk(b: usize) -> usize {
-    if b < 16 { b.max(1) } else { b.div_ceil(2) }
-}
-
-/// `out += alpha · op(w) · x` (op = identity or transpose), over fixed column chunks in
-/// parallel, each chunk one sequential faer product.
 fn product<T: Real>(
     out: &mut DMatrix<T>,
     w: &DMatrix<T>,
@@ -220,34 +216,29 @@ fn product<T: Real>(
     alpha: T,
 ) {
     use faer::{Accum, MatMut, MatRef, Par};
-    use rayon::prelude::*;
     let (m, b) = out.shape();
     if m == 0 || b == 0 {
         return;
     }
     let wv = MatRef::from_column_major_slice(w.as_slice(), w.nrows(), w.ncols());
     let lhs = if transpose { wv.transpose() } else { wv };
-    let k = x.nrows();
-    let nc = chunk(b);
-    out.as_mut_slice()
-        .par_chunks_mut(nc * m)
-        .zip(x.as_slice().par_chunks(nc * k))
-        .for_each(|(o, xs)| {
-            let c = o.len() / m;
-            faer::linalg::matmul::matmul(
-                MatMut::from_column_major_slice_mut(o, m, c),
-                Accum::Add,
-                lhs,
-                MatRef::from_column_major_slice(xs, k, c),
-                alpha,
-                Par::Seq,
-            );
-        });
+    let xv = MatRef::from_column_major_slice(x.as_slice(), x.nrows(), b);
+    par_cols(out.as_mut_slice(), m, |off, o| {
+        let c = o.len() / m;
+        faer::linalg::matmul::matmul(
+            MatMut::from_column_major_slice_mut(o, m, c),
+            Accum::Add,
+            lhs,
+            xv.subcols(off / m, c),
+            alpha,
+            Par::Seq,
+        );
+    });
 }
 
-/// `w += scale · M ⊙ (δ rᵀ)`, over fixed column chunks of w in parallel; every entry is one full
-/// reduction over the batch, so the result does not depend on the number of threads. A uniform
-/// mask is folded into the product's factor.
+/// `w += scale · M ⊙ (δ rᵀ)`: the core's [`outer_update`] (fixed column blocks of w; every entry
+/// one full reduction over the batch, so the result does not depend on the number of threads),
+/// with a uniform mask folded into the factor.
 fn weight_update<T: Real>(
     w: &mut DMatrix<T>,
     mask: &DMatrix<T>,
@@ -255,8 +246,7 @@ fn weight_update<T: Real>(
     r: &DMatrix<T>,
     scale: T,
 ) {
-    use faer::{Accum, MatMut, MatRef, Par};
-    use rayon::prelude::*;
+    use faer::MatRef;
     let (m, k) = w.shape();
     if m == 0 || k == 0 {
         return;
@@ -265,38 +255,20 @@ fn weight_update<T: Real>(
     let uniform = mask.as_slice().iter().all(|&v| v == m0);
     let d = MatRef::from_column_major_slice(delta.as_slice(), m, delta.ncols());
     let rv = MatRef::from_column_major_slice(r.as_slice(), k, r.ncols());
-    let nc = k.div_ceil(4).max(1);
-    w.as_mut_slice()
-        .par_chunks_mut(nc * m)
-        .zip(mask.as_slice().par_chunks(nc * m))
-        .enumerate()
-        .for_each(|(j, (ws, ms))| {
-            let c = ws.len() / m;
-            let rows = rv.subrows(j * nc, c);
-            if uniform {
-                faer::linalg::matmul::matmul(
-                    MatMut::from_column_major_slice_mut(ws, m, c),
-                    Accum::Add,
-                    d,
-                    rows.transpose(),
-                    scale * m0,
-                    Par::Seq,
-                );
-            } else {
-                let mut g = faer::Mat::<T>::zeros(m, c);
-                faer::linalg::matmul::matmul(
-                    g.as_mut(),
-                    Accum::Replace,
-                    d,
-                    rows.transpose(),
-                    scale,
-                    Par::Seq,
-                );
-                for (i, (wv, &mv)) in ws.iter_mut().zip(ms).enumerate() {
-                    *wv += mv * g[(i % m, i / m)];
-                }
-            }
-        });
+    if uniform {
+        outer_update(w, true, d, rv, scale * m0);
+    } else {
+        let mut g = DMatrix::zeros(m, k);
+        outer_update(&mut g, false, d, rv, scale);
+        for ((wv, &mv), &gv) in w
+            .as_mut_slice()
+            .iter_mut()
+            .zip(mask.as_slice())
+            .zip(g.as_slice())
+        {
+            *wv += mv * gv;
+        }
+    }
 }
 
 #[cfg(test)]
