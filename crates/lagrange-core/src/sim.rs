@@ -1557,19 +1557,28 @@ impl<T: Real> Simulator<T> {
         let tr = &st.udot_trace;
         let q = |k: usize| &tr[tr.len() - k];
         let ws = &mut self.ws;
+        let n = self.network.n();
+        // plain Euler without clamped rows reads p = the state's u̇ in place (swapped in below)
+        let in_place = self.config.method == Method::Euler && f0 == 0;
         match self.config.method {
             Method::Richardson1 => {
                 let (q1, q2) = (q(1).as_slice(), q(2).as_slice());
-                for (i, p) in ws.p.as_mut_slice().iter_mut().enumerate() {
-                    *p = T::c(2.0) * q1[i] - q2[i];
-                }
+                par_cols(ws.p.as_mut_slice(), n, |off, p| {
+                    for (i, p) in p.iter_mut().enumerate() {
+                        *p = T::c(2.0) * q1[off + i] - q2[off + i];
+                    }
+                });
             }
             Method::Richardson2 => {
                 let (q1, q2, q4) = (q(1).as_slice(), q(2).as_slice(), q(4).as_slice());
-                for (i, p) in ws.p.as_mut_slice().iter_mut().enumerate() {
-                    *p = (T::c(8.0) * q1[i] - T::c(6.0) * q2[i] + q4[i]) / T::c(3.0);
-                }
+                par_cols(ws.p.as_mut_slice(), n, |off, p| {
+                    for (i, p) in p.iter_mut().enumerate() {
+                        let j = off + i;
+                        *p = (T::c(8.0) * q1[j] - T::c(6.0) * q2[j] + q4[j]) / T::c(3.0);
+                    }
+                });
             }
+            _ if in_place => {}
             _ => copy(&mut ws.p, &st.udot),
         }
         let iterations = match self.config.method {
@@ -1590,7 +1599,13 @@ impl<T: Real> Simulator<T> {
                     }
                 }
             }
+            if in_place {
+                std::mem::swap(&mut self.ws.p, &mut self.state.udot);
+            }
             self.evaluate_star(formula);
+            if in_place {
+                std::mem::swap(&mut self.ws.p, &mut self.state.udot);
+            }
             let ws = &mut self.ws;
             for c in 0..b {
                 for r in 0..f0 {
