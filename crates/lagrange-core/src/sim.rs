@@ -123,6 +123,8 @@ struct Workspace<T: Real> {
     wdot_zero: bool,
     /// `ea` holds zeros (skips re-zeroing it every step while e_A is not needed).
     ea_zero: bool,
+    /// Only the last `yhat_rows` rows of `yhat` can be nonzero (the rows of the last target).
+    yhat_rows: usize,
     /// Per projection: the mask's common value f when all its entries are f, or when the block
     /// maps a population onto itself with a zero diagonal and f elsewhere (flagged in
     /// `zero_diag`); cached, cleared by `network_mut`.
@@ -430,6 +432,7 @@ impl<T: Real> Simulator<T> {
             ws.xpad = z();
             ws.xdot = z();
             ws.yhat = z();
+            ws.yhat_rows = 0;
             ws.ydot = z();
             ws.g = z();
             ws.delta = z();
@@ -636,29 +639,41 @@ impl<T: Real> Simulator<T> {
         let zero = T::c(0.0);
         let nt = target.nrows();
         let ws = &mut self.ws;
-        // embedded input and target, finite differences
-        zero_fill(&mut ws.xpad);
-        zero_fill(&mut ws.xdot);
+        // embedded input and target, finite differences. Only this function writes xpad, xdot
+        // and yhat: rows n0.. of xpad and xdot stay zero from their allocation, and of yhat only
+        // the last `yhat_rows` rows can be nonzero
         if n0 > 0 {
             copy_rows(&mut ws.xpad, 0, input);
-            if let Some(px) = &self.state.prev_input {
-                for ((xd, x), p) in ws
-                    .xdot
-                    .as_mut_slice()
-                    .chunks_mut(n)
-                    .zip(input.as_slice().chunks(n0))
-                    .zip(px.as_slice().chunks(n0))
-                {
-                    for ((o, &a), &q) in xd[..n0].iter_mut().zip(x).zip(p) {
-                        *o = (a - q) / dt;
+            let xs = input.as_slice();
+            let px = (self.state.prev_input.as_ref())
+                .map(|m| m.as_slice())
+                .filter(|p| p.len() == xs.len());
+            par_cols(ws.xdot.as_mut_slice(), n, |off, xd| {
+                let c0 = off / n;
+                for (j, xd) in xd.chunks_mut(n).enumerate() {
+                    let c = (c0 + j) * n0..(c0 + j + 1) * n0;
+                    match px {
+                        Some(p) => {
+                            for ((o, &a), &q) in xd[..n0].iter_mut().zip(&xs[c.clone()]).zip(&p[c])
+                            {
+                                *o = (a - q) / dt;
+                            }
+                        }
+                        None => xd[..n0].fill(zero),
                     }
                 }
+            });
+        }
+        let rows = if nt > 0 && target.ncols() == b { nt } else { 0 };
+        if ws.yhat_rows > rows {
+            for col in ws.yhat.as_mut_slice().chunks_mut(n) {
+                col[n - ws.yhat_rows..n - rows].fill(zero);
             }
         }
-        zero_fill(&mut ws.yhat);
-        if nt > 0 && target.ncols() == b {
-            copy_rows(&mut ws.yhat, n - nt, target);
+        if rows > 0 {
+            copy_rows(&mut ws.yhat, n - rows, target);
         }
+        ws.yhat_rows = rows;
         match &self.state.prev_target {
             Some(py) => {
                 let (ys, ps) = (ws.yhat.as_slice(), py.as_slice());

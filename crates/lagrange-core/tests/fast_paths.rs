@@ -200,3 +200,43 @@ fn weight_constant_for_u_drops_the_plasticity_terms_from_udot_only() {
         );
     }
 }
+
+/// A shorter (or empty) target after a taller one: the rows the new target does not cover must
+/// read as zero targets (the workspace clears only the rows an earlier target wrote).
+#[test]
+fn a_shorter_target_clears_the_rows_of_the_previous_one() {
+    for method in [Method::Exact, Method::Euler] {
+        let cfg = ModelConfig {
+            method,
+            lr_weights: 1e-2,
+            ..Default::default()
+        };
+        let batch = 4;
+        let x = random_matrix(5, batch, 0.0, 1.0, 7);
+        let run = |second: &DMatrix<f64>| {
+            let (mut sim, y) = seeded_sim(Arch::Feedforward, cfg.clone(), batch);
+            // the three outputs (a shorter vector is front-padded with zeros)
+            sim.set_beta(&[0.3; 3]).unwrap();
+            sim.step(&x, &y, true).unwrap();
+            sim.step(&x, second, true).unwrap();
+            sim.step(&x, second, true).unwrap();
+            sim.state().u.clone()
+        };
+        let y1 = random_matrix(1, batch, 0.0, 1.0, 9);
+        let padded = DMatrix::from_fn(3, batch, |r, c| if r < 2 { 0.0 } else { y1[(0, c)] });
+        let (a, b) = (run(&y1), run(&padded));
+        assert!(
+            a.iter()
+                .zip(b.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{method:?}: 1-row target"
+        );
+        let (a, b) = (run(&DMatrix::zeros(0, 0)), run(&DMatrix::zeros(3, batch)));
+        assert!(
+            a.iter()
+                .zip(b.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{method:?}: no target"
+        );
+    }
+}
