@@ -6,7 +6,7 @@
 use crate::network::Network;
 use crate::real::Real;
 use faer::linalg::matmul::matmul;
-use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use nalgebra::DMatrix;
 
@@ -39,12 +39,6 @@ pub fn chunk_cols(b: usize) -> usize {
         (b / 48).clamp(1, 8).next_multiple_of(2).min(8)
     };
     b.div_ceil(nch).max(1)
-}
-
-/// Number of column chunks of a batch of `b` samples.
-#[inline]
-pub(crate) fn n_chunks(b: usize) -> usize {
-    b.div_ceil(chunk_cols(b))
 }
 
 /// `out += alpha · op(B) · x` over the projections accepted by `keep`, for one block of columns:
@@ -149,11 +143,14 @@ pub(crate) struct Factored<'a, T: Real> {
 }
 
 /// `out += alpha · op(Ẇ) · x` over the projections accepted by `keep`, where Ẇ_k is either
-/// materialised (`wdot[k]`, when `f.s[k]` is `None`) or kept factored (see [`Factored`]). The
-/// factored form costs O((|post| + |pre|) B²) instead of O(|post| |pre| B):
-/// out[post] += alpha s_k (E (Rᵀ x[pre]) − δ ⊙ x[pre]), or transposed
-/// out[pre] += alpha s_k (R (Eᵀ x[post]) − δ ⊙ x[post]). Columns are split into the fixed
-/// chunks of [`chunk_cols`]; `scratch` holds one B × ncol matrix per chunk.
+/// materialised (`wdot[k]`, when `f.s[k]` is `None`) or kept factored (see [`Factored`]), for the
+/// look-ahead terms: x = R (= r̄, `transpose = false`, Ẇ r̄) or x = E (= ε, Ẇᵀ ε). The factored
+/// form costs O((|post| + |pre|) B²) instead of O(|post| |pre| B):
+/// out[post] += alpha s_k (E (Rᵀ R[pre]) − δ ⊙ R[pre]), or transposed
+/// out[pre] += alpha s_k (R (Eᵀ E[post]) − δ ⊙ E[post]). Rᵀ R and Eᵀ E are symmetric B × B Gram
+/// matrices, computed once per projection into `grams` (one B × B matrix per projection), half of
+/// each by symmetry; the outer products then run over the fixed column chunks of
+/// [`chunk_cols`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn par_wdot_product<T: Real>(
     net: &Network<T>,
@@ -162,13 +159,17 @@ pub(crate) fn par_wdot_product<T: Real>(
     transpose: bool,
     keep: &(dyn Fn(usize, usize) -> bool + Sync),
     alpha: T,
-    x: &DMatrix<T>,
     out: &mut DMatrix<T>,
-    scratch: &mut [DMatrix<T>],
+    grams: &mut [DMatrix<T>],
 ) {
+    use rayon::prelude::*;
     let (n, b) = out.shape();
     let ncol = chunk_cols(b);
     let l = net.layers();
+    let x = if transpose { f.e } else { f.r };
+    let factored = |k: usize, p: &crate::network::Projection<T>| {
+        f.s[k].is_some_and(|s| s != T::c(0.0)) && keep(p.post, p.pre)
+    };
     let dense_keep = |post: usize, pre: usize| {
         keep(post, pre)
             && !net
@@ -177,7 +178,33 @@ pub(crate) fn par_wdot_product<T: Real>(
                 .zip(f.s)
                 .any(|(p, s)| p.post == post && p.pre == pre && s.is_some())
     };
-    let run = |c0: usize, mut o: MatMut<'_, T>, sc: &mut DMatrix<T>| {
+    // the Gram matrix of the inner factor: Rᵀ R over the presynaptic rows, Eᵀ E over the
+    // postsynaptic ones
+    let from = |p: &crate::network::Projection<T>| if transpose { p.post } else { p.pre };
+    let big = net
+        .projections()
+        .iter()
+        .enumerate()
+        .filter(|&(k, p)| factored(k, p))
+        .map(|(_, p)| l.size(from(p)) * b * b)
+        .sum::<usize>()
+        >= 1 << 16;
+    let gram = |k: usize, g: &mut DMatrix<T>| {
+        let p = &net.projections()[k];
+        if factored(k, p) {
+            sym_gram(mref(x).subrows(l.offset(from(p)), l.size(from(p))), g, big);
+        }
+    };
+    if big {
+        grams
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, g)| gram(k, g));
+    } else {
+        grams.iter_mut().enumerate().for_each(|(k, g)| gram(k, g));
+    }
+    let grams = &*grams;
+    let run = |c0: usize, mut o: MatMut<'_, T>| {
         let nc = o.ncols();
         let xc = mref(x).subcols(c0, nc);
         block_product(
@@ -189,35 +216,29 @@ pub(crate) fn par_wdot_product<T: Real>(
             xc,
             o.rb_mut(),
         );
-        let mut sc = mmut(sc).subcols_mut(0, nc);
         for (k, p) in net.projections().iter().enumerate() {
-            let Some(s) = f.s[k] else { continue };
-            if s == T::c(0.0) || !keep(p.post, p.pre) {
+            if !factored(k, p) {
                 continue;
             }
-            let (ep, rp) = (
-                mref(f.e).subrows(l.offset(p.post), l.size(p.post)),
-                mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)),
-            );
-            // (inner, outer) = (R, E) for Ẇ x and (E, R) for Ẇᵀ x
-            let (inner, outer, from, to) = if transpose {
-                (ep, rp, p.post, p.pre)
+            let s = f.s[k].unwrap_or(T::c(0.0));
+            // (outer, to) = (E, post) for Ẇ r̄ and (R, pre) for Ẇᵀ ε
+            let (outer, to) = if transpose {
+                (mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)), p.pre)
             } else {
-                (rp, ep, p.pre, p.post)
+                (mref(f.e).subrows(l.offset(p.post), l.size(p.post)), p.post)
             };
+            let mut ot = o.rb_mut().subrows_mut(l.offset(to), l.size(to));
             matmul(
-                sc.rb_mut(),
-                Accum::Replace,
-                inner.transpose(),
-                xc.subrows(l.offset(from), l.size(from)),
-                T::c(1.0),
+                ot.rb_mut(),
+                Accum::Add,
+                outer,
+                mref(&grams[k]).subcols(c0, nc),
+                alpha * s,
                 Par::Seq,
             );
-            let mut ot = o.rb_mut().subrows_mut(l.offset(to), l.size(to));
-            matmul(ot.rb_mut(), Accum::Add, outer, sc.rb(), alpha * s, Par::Seq);
             if f.zero_diag[k] {
                 // from = to: a population onto itself
-                let (d, xf) = (&f.delta[k], xc.subrows(l.offset(from), l.size(from)));
+                let (d, xf) = (&f.delta[k], xc.subrows(l.offset(to), l.size(to)));
                 for c in 0..nc {
                     for i in 0..d.len() {
                         ot[(i, c)] -= alpha * s * d[i] * xf[(i, c)];
@@ -227,17 +248,68 @@ pub(crate) fn par_wdot_product<T: Real>(
         }
     };
     if b <= ncol || n == 0 {
-        run(0, mmut(out), &mut scratch[0]);
+        run(0, mmut(out));
     } else {
-        use rayon::prelude::*;
-        out.as_mut_slice()
-            .par_chunks_mut(ncol * n)
-            .zip(scratch.par_iter_mut())
-            .enumerate()
-            .for_each(|(k, (ch, sc))| {
-                let nc = ch.len() / n;
-                run(k * ncol, MatMut::from_column_major_slice_mut(ch, n, nc), sc);
-            });
+        par_col_blocks(out.as_mut_slice(), n, ncol, run);
+    }
+}
+
+/// g = xᵀ x (B × B) for x with one column per sample: the lower triangle in two parts of equal
+/// work (`parallel`: at the same time), then mirrored. The split depends on B only, so the bits
+/// do not depend on the number of threads.
+fn sym_gram<T: Real>(x: MatRef<'_, T>, g: &mut DMatrix<T>, parallel: bool) {
+    use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri};
+    let b = x.ncols();
+    // rows 0..k of the lower triangle hold k²/2 entries, rows k..B the other B²/2 − k²/2
+    let k = ((b as f64) * std::f64::consts::FRAC_1_SQRT_2).round() as usize;
+    let (x0, x1) = x.split_at_col(k);
+    let mut gm = mmut(g);
+    let (top, bottom) = gm.rb_mut().split_at_row_mut(k);
+    let upper = move || {
+        tri(
+            top.subcols_mut(0, k),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            x0.transpose(),
+            BlockStructure::Rectangular,
+            x0,
+            BlockStructure::Rectangular,
+            T::c(1.0),
+            Par::Seq,
+        );
+    };
+    let lower = move || {
+        let (left, right) = bottom.split_at_col_mut(k);
+        matmul(
+            left,
+            Accum::Replace,
+            x1.transpose(),
+            x0,
+            T::c(1.0),
+            Par::Seq,
+        );
+        tri(
+            right,
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            x1.transpose(),
+            BlockStructure::Rectangular,
+            x1,
+            BlockStructure::Rectangular,
+            T::c(1.0),
+            Par::Seq,
+        );
+    };
+    if parallel {
+        rayon::join(upper, lower);
+    } else {
+        upper();
+        lower();
+    }
+    for j in 0..b {
+        for i in j + 1..b {
+            g[(j, i)] = g[(i, j)];
+        }
     }
 }
 

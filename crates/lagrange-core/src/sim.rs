@@ -5,8 +5,8 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, n_chunks, outer_update,
-    par_all_cols, par_cols, par_product, par_wdot_product, zero_fill,
+    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, outer_update, par_all_cols,
+    par_cols, par_product, par_wdot_product, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
@@ -140,7 +140,7 @@ struct Workspace<T: Real> {
     /// zero-diagonal mask) is kept factored and not materialised in `wdot` (mask of the forms in
     /// `mask_uniform`, no Ẇ clipping, built-in pathway).
     factored: Vec<Option<T>>,
-    /// One B × ncol scratch per column chunk for the factored products.
+    /// One B × B Gram matrix per projection for the factored look-ahead products.
     lr_scratch: Vec<DMatrix<T>>,
     train: bool,
     // structured solver
@@ -200,7 +200,6 @@ impl<T: Real> Workspace<T> {
         out: LookaheadOut,
     ) {
         let mut o = std::mem::take(self.out_mut(out));
-        let x = if transpose { &self.eps } else { &self.rbar };
         par_wdot_product(
             net,
             &self.wdot,
@@ -214,7 +213,6 @@ impl<T: Real> Workspace<T> {
             transpose,
             keep,
             alpha,
-            x,
             &mut o,
             &mut self.lr_scratch,
         );
@@ -442,12 +440,14 @@ impl<T: Real> Simulator<T> {
             ws.udot = z();
             ws.slots.clear();
             ws.chunks.clear();
-            let ncol = chunk_cols(b);
-            ws.lr_scratch = (0..n_chunks(b)).map(|_| DMatrix::zeros(b, ncol)).collect();
+            ws.lr_scratch.clear();
             ws.gram_s = DMatrix::zeros(b, b);
             ws.gram_p.clear();
         }
         let np = self.network.projections().len();
+        if ws.lr_scratch.len() != np {
+            ws.lr_scratch = (0..np).map(|_| DMatrix::zeros(b, b)).collect();
+        }
         if ws.gram_p.len() != np {
             let l = self.network.layers();
             ws.gram_p = self
