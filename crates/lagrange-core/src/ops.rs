@@ -102,22 +102,24 @@ pub(crate) fn par_product<T: Real>(
             o,
         );
     };
-    if b <= ncol || n == 0 {
-        run(0, mmut(out));
-    } else {
-        par_col_blocks(out.as_mut_slice(), n, ncol, run);
-    }
+    par_col_blocks(out.as_mut_slice(), n, b, ncol, run);
 }
 
 /// Runs `f(first column, block)` over the consecutive blocks of `block_cols` columns of a
-/// column-major matrix with `rows` rows, in parallel.
+/// column-major `rows` × `cols` matrix, in parallel; inline when one block holds every column
+/// (or there are no rows).
 fn par_col_blocks<T: Real>(
     data: &mut [T],
     rows: usize,
+    cols: usize,
     block_cols: usize,
     f: impl Fn(usize, MatMut<'_, T>) + Sync,
 ) {
     use rayon::prelude::*;
+    if block_cols >= cols || rows == 0 {
+        f(0, MatMut::from_column_major_slice_mut(data, rows, cols));
+        return;
+    }
     data.par_chunks_mut(block_cols * rows)
         .enumerate()
         .for_each(|(k, ch)| {
@@ -167,8 +169,9 @@ pub(crate) fn par_wdot_product<T: Real>(
     let ncol = chunk_cols(b);
     let l = net.layers();
     let x = if transpose { f.e } else { f.r };
+    // the factor s_k of a projection this call takes in factored form
     let factored = |k: usize, p: &crate::network::Projection<T>| {
-        f.s[k].is_some_and(|s| s != T::c(0.0)) && keep(p.post, p.pre)
+        f.s[k].filter(|&s| s != T::c(0.0) && keep(p.post, p.pre))
     };
     let dense_keep = |post: usize, pre: usize| {
         keep(post, pre)
@@ -185,13 +188,13 @@ pub(crate) fn par_wdot_product<T: Real>(
         .projections()
         .iter()
         .enumerate()
-        .filter(|&(k, p)| factored(k, p))
+        .filter(|&(k, p)| factored(k, p).is_some())
         .map(|(_, p)| l.size(from(p)) * b * b)
         .sum::<usize>()
         >= 1 << 16;
     let gram = |k: usize, g: &mut DMatrix<T>| {
         let p = &net.projections()[k];
-        if factored(k, p) {
+        if factored(k, p).is_some() {
             sym_gram(mref(x).subrows(l.offset(from(p)), l.size(from(p))), g, big);
         }
     };
@@ -217,10 +220,7 @@ pub(crate) fn par_wdot_product<T: Real>(
             o.rb_mut(),
         );
         for (k, p) in net.projections().iter().enumerate() {
-            if !factored(k, p) {
-                continue;
-            }
-            let s = f.s[k].unwrap_or(T::c(0.0));
+            let Some(s) = factored(k, p) else { continue };
             // (outer, to) = (E, post) for Ẇ r̄ and (R, pre) for Ẇᵀ ε
             let (outer, to) = if transpose {
                 (mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)), p.pre)
@@ -247,11 +247,7 @@ pub(crate) fn par_wdot_product<T: Real>(
             }
         }
     };
-    if b <= ncol || n == 0 {
-        run(0, mmut(out));
-    } else {
-        par_col_blocks(out.as_mut_slice(), n, ncol, run);
-    }
+    par_col_blocks(out.as_mut_slice(), n, b, ncol, run);
 }
 
 /// g = xᵀ x (B × B) for x with one column per sample: the lower triangle in two parts of equal
@@ -346,11 +342,13 @@ pub fn outer_update<T: Real>(
         let nc = part.ncols();
         matmul(part, acc, e, r.subrows(c0, nc).transpose(), alpha, Par::Seq);
     };
-    if rows * cols * e.ncols() < 1 << 16 {
-        run(0, mmut(w));
+    // small products in one piece
+    let block = if rows * cols * e.ncols() < 1 << 16 {
+        cols
     } else {
-        par_col_blocks(w.as_mut_slice(), rows, cols.div_ceil(4), run);
-    }
+        cols.div_ceil(4)
+    };
+    par_col_blocks(w.as_mut_slice(), rows, cols, block, run);
 }
 
 /// Sets every entry to zero (a `memset`; nalgebra's `fill` walks an element iterator, which was
