@@ -50,7 +50,6 @@ impl Activation {
     /// values as [`Activation::eval`], with the choice of function made once per slice instead
     /// of per element, so that each loop is a plain vectorisable pass.
     pub fn eval_slices<T: Real>(self, u: &[T], r: &mut [T], d: &mut [T], dd: &mut [T]) {
-        let (zero, one) = (T::c(0.0), T::c(1.0));
         let n = u.len();
         let (r, d, dd) = (&mut r[..n], &mut d[..n], &mut dd[..n]);
         match self {
@@ -59,13 +58,32 @@ impl Activation {
                     (r[i], d[i], dd[i]) = self.eval(u[i]);
                 }
             }
+            Activation::HardSigmoid | Activation::Relu => {
+                self.rate_slope_slices(u, r, d);
+                dd.fill(T::c(0.0));
+            }
+        }
+    }
+
+    /// (ρ, ρ′) of every element of `u` into `r` and `d` (ρ″ is not computed): the first two
+    /// outputs of [`Activation::eval_slices`], for callers that know ρ″ ≡ 0
+    /// ([`Activation::has_zero_curvature`]) or do not need it.
+    pub fn rate_slope_slices<T: Real>(self, u: &[T], r: &mut [T], d: &mut [T]) {
+        let (zero, one) = (T::c(0.0), T::c(1.0));
+        let n = u.len();
+        let (r, d) = (&mut r[..n], &mut d[..n]);
+        match self {
+            Activation::Sigmoid => {
+                for i in 0..n {
+                    (r[i], d[i], _) = self.eval(u[i]);
+                }
+            }
             Activation::HardSigmoid => {
                 for i in 0..n {
                     let x = u[i];
                     r[i] = x.max_(zero).min_(one);
                     d[i] = if x >= zero && x <= one { one } else { zero };
                 }
-                dd.fill(zero);
             }
             Activation::Relu => {
                 for i in 0..n {
@@ -74,7 +92,6 @@ impl Activation {
                     r[i] = if pos { x } else { zero };
                     d[i] = if pos { one } else { zero };
                 }
-                dd.fill(zero);
             }
         }
     }

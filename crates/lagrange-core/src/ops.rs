@@ -44,16 +44,28 @@ pub fn chunk_cols(b: usize) -> usize {
 /// `out += alpha · op(B) · x` over the projections accepted by `keep`, for one block of columns:
 /// B is W (`mats = None`) or the per-projection matrices `mats`; op is the identity
 /// (`transpose = false`: out[post] += B_p x[pre]) or the transpose (out[pre] += B_pᵀ x[post]).
+/// With `replace`, `out` is overwritten instead: the first product into a population replaces its
+/// rows, later ones add, and the rows of populations that receive no product are set to zero
+/// (the same values as zeroing `out` first, without the extra pass over it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn block_product<T: Real>(
     net: &Network<T>,
     mats: Option<&[DMatrix<T>]>,
     transpose: bool,
     keep: &(dyn Fn(usize, usize) -> bool + Sync),
     alpha: T,
+    replace: bool,
     x: MatRef<'_, T>,
     mut out: MatMut<'_, T>,
 ) {
     let l = net.layers();
+    if replace && l.len() > 128 {
+        // more populations than the bit set below holds (no allocation per call)
+        out.fill(T::c(0.0));
+        return block_product(net, mats, transpose, keep, alpha, false, x, out);
+    }
+    // populations written so far (bit set; only used with `replace`)
+    let mut written = 0u128;
     for (k, p) in net.projections().iter().enumerate() {
         if !keep(p.post, p.pre) {
             continue;
@@ -65,27 +77,43 @@ pub(crate) fn block_product<T: Real>(
             (p.post, p.pre)
         };
         let lhs = if transpose { m.transpose() } else { m };
+        let accum = if replace && written & (1 << to) == 0 {
+            Accum::Replace
+        } else {
+            Accum::Add
+        };
+        written |= 1 << to;
         matmul(
             out.rb_mut().subrows_mut(l.offset(to), l.size(to)),
-            Accum::Add,
+            accum,
             lhs,
             x.subrows(l.offset(from), l.size(from)),
             alpha,
             Par::Seq,
         );
     }
+    if replace {
+        for pop in (0..l.len()).filter(|&p| written & (1 << p) == 0) {
+            out.rb_mut()
+                .subrows_mut(l.offset(pop), l.size(pop))
+                .fill(T::c(0.0));
+        }
+    }
 }
 
-/// `out += alpha · op(B) · x` over all projections accepted by `keep`, where B is W (`mats =
-/// None`) or the per-projection matrices `mats`, and op is the identity (`transpose = false`,
+/// `out += alpha · op(B) · x` (or, with `replace`, `out = alpha · op(B) · x`, see
+/// [`block_product`]) over all projections accepted by `keep`, where B is W (`mats = None`) or
+/// the per-projection matrices `mats`, and op is the identity (`transpose = false`,
 /// out[post] += B x[pre]) or the transpose (out[pre] += Bᵀ x[post]). Columns are split into the
 /// fixed chunks of [`chunk_cols`] and processed in parallel; one chunk runs inline.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn par_product<T: Real>(
     net: &Network<T>,
     mats: Option<&[DMatrix<T>]>,
     transpose: bool,
     keep: &(dyn Fn(usize, usize) -> bool + Sync),
     alpha: T,
+    replace: bool,
     x: &DMatrix<T>,
     out: &mut DMatrix<T>,
 ) {
@@ -98,6 +126,7 @@ pub(crate) fn par_product<T: Real>(
             transpose,
             keep,
             alpha,
+            replace,
             mref(x).subcols(c0, o.ncols()),
             o,
         );
@@ -164,37 +193,51 @@ pub(crate) fn par_wdot_product<T: Real>(
     out: &mut DMatrix<T>,
     grams: &mut [DMatrix<T>],
 ) {
-    use rayon::prelude::*;
     let (n, b) = out.shape();
-    let ncol = chunk_cols(b);
+    wdot_grams(net, f, transpose, keep, grams);
+    let grams = &*grams;
+    let run = |c0: usize, o: MatMut<'_, T>| {
+        block_wdot_product(net, wdot, f, transpose, keep, alpha, c0, o, grams);
+    };
+    par_col_blocks(out.as_mut_slice(), n, b, chunk_cols(b), run);
+}
+
+/// The factor s_k of projection `k` when [`block_wdot_product`] takes it in factored form.
+fn factored_scale<T: Real>(
+    f: &Factored<'_, T>,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
+    k: usize,
+    p: &crate::network::Projection<T>,
+) -> Option<T> {
+    f.s[k].filter(|&s| s != T::c(0.0) && keep(p.post, p.pre))
+}
+
+/// The Gram matrices of [`par_wdot_product`]'s factored projections (`grams[k]`, B × B): Rᵀ R
+/// over the presynaptic rows for Ẇ r̄ (`transpose = false`), Eᵀ E over the postsynaptic ones for
+/// Ẇᵀ ε. In parallel over the projections (and halves of each) when large.
+pub(crate) fn wdot_grams<T: Real>(
+    net: &Network<T>,
+    f: &Factored<'_, T>,
+    transpose: bool,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
+    grams: &mut [DMatrix<T>],
+) {
+    use rayon::prelude::*;
     let l = net.layers();
     let x = if transpose { f.e } else { f.r };
-    // the factor s_k of a projection this call takes in factored form
-    let factored = |k: usize, p: &crate::network::Projection<T>| {
-        f.s[k].filter(|&s| s != T::c(0.0) && keep(p.post, p.pre))
-    };
-    let dense_keep = |post: usize, pre: usize| {
-        keep(post, pre)
-            && !net
-                .projections()
-                .iter()
-                .zip(f.s)
-                .any(|(p, s)| p.post == post && p.pre == pre && s.is_some())
-    };
-    // the Gram matrix of the inner factor: Rᵀ R over the presynaptic rows, Eᵀ E over the
-    // postsynaptic ones
+    let b = x.ncols();
     let from = |p: &crate::network::Projection<T>| if transpose { p.post } else { p.pre };
     let big = net
         .projections()
         .iter()
         .enumerate()
-        .filter(|&(k, p)| factored(k, p).is_some())
+        .filter(|&(k, p)| factored_scale(f, keep, k, p).is_some())
         .map(|(_, p)| l.size(from(p)) * b * b)
         .sum::<usize>()
         >= 1 << 16;
     let gram = |k: usize, g: &mut DMatrix<T>| {
         let p = &net.projections()[k];
-        if factored(k, p).is_some() {
+        if factored_scale(f, keep, k, p).is_some() {
             sym_gram(mref(x).subrows(l.offset(from(p)), l.size(from(p))), g, big);
         }
     };
@@ -206,48 +249,73 @@ pub(crate) fn par_wdot_product<T: Real>(
     } else {
         grams.iter_mut().enumerate().for_each(|(k, g)| gram(k, g));
     }
-    let grams = &*grams;
-    let run = |c0: usize, mut o: MatMut<'_, T>| {
-        let nc = o.ncols();
-        let xc = mref(x).subcols(c0, nc);
-        block_product(
-            net,
-            Some(wdot),
-            transpose,
-            &dense_keep,
-            alpha,
-            xc,
-            o.rb_mut(),
+}
+
+/// One column block (first column `c0`) of [`par_wdot_product`], with the Gram matrices of
+/// [`wdot_grams`] computed for the same `f`, `transpose` and `keep`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_wdot_product<T: Real>(
+    net: &Network<T>,
+    wdot: &[DMatrix<T>],
+    f: &Factored<'_, T>,
+    transpose: bool,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
+    alpha: T,
+    c0: usize,
+    mut o: MatMut<'_, T>,
+    grams: &[DMatrix<T>],
+) {
+    let l = net.layers();
+    let x = if transpose { f.e } else { f.r };
+    let dense_keep = |post: usize, pre: usize| {
+        keep(post, pre)
+            && !net
+                .projections()
+                .iter()
+                .zip(f.s)
+                .any(|(p, s)| p.post == post && p.pre == pre && s.is_some())
+    };
+    let nc = o.ncols();
+    let xc = mref(x).subcols(c0, nc);
+    block_product(
+        net,
+        Some(wdot),
+        transpose,
+        &dense_keep,
+        alpha,
+        false,
+        xc,
+        o.rb_mut(),
+    );
+    for (k, p) in net.projections().iter().enumerate() {
+        let Some(s) = factored_scale(f, keep, k, p) else {
+            continue;
+        };
+        // (outer, to) = (E, post) for Ẇ r̄ and (R, pre) for Ẇᵀ ε
+        let (outer, to) = if transpose {
+            (mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)), p.pre)
+        } else {
+            (mref(f.e).subrows(l.offset(p.post), l.size(p.post)), p.post)
+        };
+        let mut ot = o.rb_mut().subrows_mut(l.offset(to), l.size(to));
+        matmul(
+            ot.rb_mut(),
+            Accum::Add,
+            outer,
+            mref(&grams[k]).subcols(c0, nc),
+            alpha * s,
+            Par::Seq,
         );
-        for (k, p) in net.projections().iter().enumerate() {
-            let Some(s) = factored(k, p) else { continue };
-            // (outer, to) = (E, post) for Ẇ r̄ and (R, pre) for Ẇᵀ ε
-            let (outer, to) = if transpose {
-                (mref(f.r).subrows(l.offset(p.pre), l.size(p.pre)), p.pre)
-            } else {
-                (mref(f.e).subrows(l.offset(p.post), l.size(p.post)), p.post)
-            };
-            let mut ot = o.rb_mut().subrows_mut(l.offset(to), l.size(to));
-            matmul(
-                ot.rb_mut(),
-                Accum::Add,
-                outer,
-                mref(&grams[k]).subcols(c0, nc),
-                alpha * s,
-                Par::Seq,
-            );
-            if f.zero_diag[k] {
-                // from = to: a population onto itself
-                let (d, xf) = (&f.delta[k], xc.subrows(l.offset(to), l.size(to)));
-                for c in 0..nc {
-                    for i in 0..d.len() {
-                        ot[(i, c)] -= alpha * s * d[i] * xf[(i, c)];
-                    }
+        if f.zero_diag[k] {
+            // from = to: a population onto itself
+            let (d, xf) = (&f.delta[k], xc.subrows(l.offset(to), l.size(to)));
+            for c in 0..nc {
+                for i in 0..d.len() {
+                    ot[(i, c)] -= alpha * s * d[i] * xf[(i, c)];
                 }
             }
         }
-    };
-    par_col_blocks(out.as_mut_slice(), n, b, ncol, run);
+    }
 }
 
 /// g = xᵀ x (B × B) for x with one column per sample: the lower triangle in two parts of equal
@@ -385,28 +453,6 @@ pub(crate) fn copy_rows<T: Real>(dst: &mut DMatrix<T>, row0: usize, src: &DMatri
 #[inline]
 pub(crate) fn all_finite<T: Real>(x: &[T]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.finite_())
-}
-
-/// Whether `pred(offset, part)` holds for every fixed column chunk (of [`chunk_cols`] columns of
-/// `n` rows) of a column-major batch `x`, evaluated in parallel (a conjunction: the answer does
-/// not depend on the number of threads). One chunk runs inline.
-#[inline]
-pub(crate) fn par_all_cols<T: Real>(
-    x: &[T],
-    n: usize,
-    pred: impl Fn(usize, &[T]) -> bool + Sync,
-) -> bool {
-    use rayon::prelude::*;
-    let b = x.len() / n.max(1);
-    let cc = chunk_cols(b) * n;
-    if x.len() <= cc || cc == 0 {
-        pred(0, x)
-    } else {
-        x.par_chunks(cc)
-            .enumerate()
-            .map(|(k, part)| pred(k * cc, part))
-            .reduce(|| true, |a, c| a & c)
-    }
 }
 
 /// Runs `f(offset, part)` over the fixed column chunks (of [`chunk_cols`] columns of `n` rows)

@@ -5,8 +5,8 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, chunk_cols, copy, copy_rows, mmut, mref, outer_update, par_all_cols,
-    par_cols, par_product, par_wdot_product, zero_fill,
+    Factored, all_finite, block_product, block_wdot_product, chunk_cols, copy, copy_rows, mmut,
+    mref, outer_update, par_cols, par_product, par_wdot_product, wdot_grams, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
@@ -87,6 +87,9 @@ struct Slot<T: Real> {
     mem: MemBuffer,
 }
 
+/// One column chunk of (r̄, ρ′, ρ″, ε) as the rates-and-ε pass of `prepare` receives it.
+type RatesChunk<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a mut [T]);
+
 /// Scratch of one column chunk of the structured solver.
 struct ChunkScratch<T: Real> {
     shape: (usize, usize, usize, usize),
@@ -123,8 +126,15 @@ struct Workspace<T: Real> {
     wdot_zero: bool,
     /// `ea` holds zeros (skips re-zeroing it every step while e_A is not needed).
     ea_zero: bool,
+    /// `dd` (ρ″) holds zeros (written once while the activation has ρ″ ≡ 0).
+    dd_zero: bool,
     /// Only the last `yhat_rows` rows of `yhat` can be nonzero (the rows of the last target).
     yhat_rows: usize,
+    /// Only the last `ydot_rows` rows of `ydot` can be nonzero.
+    ydot_rows: usize,
+    /// Only the last `prev_rows` rows of the state's `prev_target` can be nonzero; `None` when
+    /// unknown (a state set or borrowed mutably from outside).
+    prev_rows: Option<usize>,
     /// Per projection: the mask's common value f when all its entries are f, or when the block
     /// maps a population onto itself with a zero diagonal and f elsewhere (flagged in
     /// `zero_diag`); cached, cleared by `network_mut`.
@@ -142,6 +152,8 @@ struct Workspace<T: Real> {
     factored: Vec<Option<T>>,
     /// One B × B Gram matrix per projection for the factored look-ahead products.
     lr_scratch: Vec<DMatrix<T>>,
+    /// A second set of `lr_scratch` (Eᵀ E while `lr_scratch` holds Rᵀ R, in the fused predictor).
+    gram_e: Vec<DMatrix<T>>,
     train: bool,
     // structured solver
     nudged: Vec<usize>,
@@ -329,11 +341,13 @@ impl<T: Real> Simulator<T> {
             ));
         }
         self.state = state;
+        self.ws.prev_rows = None;
         self.ensure_workspace();
         Ok(())
     }
     /// Mutable state access (keep the shapes).
     pub fn state_mut(&mut self) -> &mut State<T> {
+        self.ws.prev_rows = None;
         &mut self.state
     }
     /// Solve counters since construction.
@@ -402,6 +416,7 @@ impl<T: Real> Simulator<T> {
         self.state.udot_trace = self.state.udot_trace.iter().map(tile).collect();
         self.state.prev_input = self.state.prev_input.as_ref().map(mean);
         self.state.prev_target = self.state.prev_target.as_ref().map(mean);
+        self.ws.prev_rows = None;
         self.ensure_workspace();
         Ok(())
     }
@@ -423,6 +438,7 @@ impl<T: Real> Simulator<T> {
             ws.rbar = z();
             ws.d = z();
             ws.dd = z();
+            ws.dd_zero = true;
             ws.v = z();
             ws.eps = z();
             ws.ea = z();
@@ -432,6 +448,8 @@ impl<T: Real> Simulator<T> {
             ws.yhat = z();
             ws.yhat_rows = 0;
             ws.ydot = z();
+            ws.ydot_rows = 0;
+            ws.prev_rows = None;
             ws.g = z();
             ws.delta = z();
             ws.tmp = z();
@@ -441,6 +459,7 @@ impl<T: Real> Simulator<T> {
             ws.slots.clear();
             ws.chunks.clear();
             ws.lr_scratch.clear();
+            ws.gram_e.clear();
             ws.gram_s = DMatrix::zeros(b, b);
             ws.gram_p.clear();
         }
@@ -674,66 +693,137 @@ impl<T: Real> Simulator<T> {
             copy_rows(&mut ws.yhat, n - rows, target);
         }
         ws.yhat_rows = rows;
+        // ŷ̇ = (ŷ − ŷ_prev)/dt on the last rows that either can have nonzero (and on those where
+        // the last ŷ̇ could be nonzero, to clear them)
         match &self.state.prev_target {
             Some(py) => {
+                let k = rows.max(ws.prev_rows.unwrap_or(n));
+                let k2 = k.max(ws.ydot_rows);
                 let (ys, ps) = (ws.yhat.as_slice(), py.as_slice());
-                par_cols(ws.ydot.as_mut_slice(), n, |off, yd| {
-                    let m = yd.len();
-                    for ((yd, &y), &p) in
-                        yd.iter_mut().zip(&ys[off..off + m]).zip(&ps[off..off + m])
-                    {
-                        *yd = (y - p) / dt;
+                let rows_of = |m: &mut [T], f: &dyn Fn(usize) -> T| {
+                    for (j, col) in m.chunks_mut(n).enumerate() {
+                        for (r, o) in col.iter_mut().enumerate().skip(n - k2) {
+                            *o = f(j * n + r);
+                        }
                     }
-                });
+                };
+                rows_of(ws.ydot.as_mut_slice(), &|i| (ys[i] - ps[i]) / dt);
+                ws.ydot_rows = k;
             }
-            None => zero_fill(&mut ws.ydot),
-        }
-        // rates
-        let act = self.config.activation;
-        let cc = chunk_cols(b) * n;
-        let rates = |r: &mut [T], d: &mut [T], dd: &mut [T], u: &[T]| act.eval_slices(u, r, d, dd);
-        if cc >= n * b {
-            rates(
-                ws.rbar.as_mut_slice(),
-                ws.d.as_mut_slice(),
-                ws.dd.as_mut_slice(),
-                self.state.u.as_slice(),
-            );
-        } else {
-            ws.rbar
-                .as_mut_slice()
-                .par_chunks_mut(cc)
-                .zip(ws.d.as_mut_slice().par_chunks_mut(cc))
-                .zip(ws.dd.as_mut_slice().par_chunks_mut(cc))
-                .zip(self.state.u.as_slice().par_chunks(cc))
-                .for_each(|(((r, d), dd), u)| rates(r, d, dd, u));
-        }
-        // v = W r̄ + b + pad(x); ε = u − v
-        let (bias, xp) = (self.network.biases.as_slice(), ws.xpad.as_slice());
-        par_cols(ws.v.as_mut_slice(), n, |off, v| {
-            for (vc, x) in v.chunks_mut(n).zip(xp[off..].chunks(n)) {
-                for ((o, &x), &b) in vc.iter_mut().zip(x).zip(bias) {
-                    *o = x + b;
+            None => {
+                if ws.ydot_rows > 0 {
+                    zero_fill(&mut ws.ydot);
                 }
+                ws.ydot_rows = 0;
             }
-        });
+        }
+        // rates; ρ″ is written only when it can be nonzero (`dd_zero`: it holds zeros already)
+        let act = self.config.activation;
+        let flat = act.has_zero_curvature();
+        if flat && !ws.dd_zero {
+            zero_fill(&mut ws.dd);
+        }
+        ws.dd_zero = flat;
+        let cc = chunk_cols(b) * n;
+        let rates = |r: &mut [T], d: &mut [T], dd: &mut [T], u: &[T]| {
+            if flat {
+                act.rate_slope_slices(u, r, d);
+            } else {
+                act.eval_slices(u, r, d, dd);
+            }
+        };
+        // v = W r̄ + b + pad(x); ε = u − v. The basal potential v itself is only read by an error
+        // pathway; without one, ε = (u − pad(x) − b) − W r̄ is written directly, in the same
+        // per-chunk task as the rates (every term is local to a sample)
+        let (bias, xp) = (self.network.biases.as_slice(), ws.xpad.as_slice());
+        let us = self.state.u.as_slice();
         let net = &self.network;
-        par_product(
-            net,
-            None,
-            false,
-            &|_, _| true,
-            T::c(1.0),
-            &ws.rbar,
-            &mut ws.v,
-        );
-        let (us, vs) = (self.state.u.as_slice(), ws.v.as_slice());
-        par_cols(ws.eps.as_mut_slice(), n, |off, e| {
-            let m = e.len();
-            for ((e, &u), &v) in e.iter_mut().zip(&us[off..off + m]).zip(&vs[off..off + m]) {
-                *e = u - v;
+        if self.pathway.is_some() {
+            if cc >= n * b {
+                rates(
+                    ws.rbar.as_mut_slice(),
+                    ws.d.as_mut_slice(),
+                    ws.dd.as_mut_slice(),
+                    us,
+                );
+            } else {
+                ws.rbar
+                    .as_mut_slice()
+                    .par_chunks_mut(cc)
+                    .zip(ws.d.as_mut_slice().par_chunks_mut(cc))
+                    .zip(ws.dd.as_mut_slice().par_chunks_mut(cc))
+                    .zip(us.par_chunks(cc))
+                    .for_each(|(((r, d), dd), u)| rates(r, d, dd, u));
             }
-        });
+            par_cols(ws.v.as_mut_slice(), n, |off, v| {
+                for (vc, x) in v.chunks_mut(n).zip(xp[off..].chunks(n)) {
+                    for ((o, &x), &b) in vc.iter_mut().zip(x).zip(bias) {
+                        *o = x + b;
+                    }
+                }
+            });
+            par_product(
+                net,
+                None,
+                false,
+                &|_, _| true,
+                T::c(1.0),
+                false,
+                &ws.rbar,
+                &mut ws.v,
+            );
+            let vs = ws.v.as_slice();
+            par_cols(ws.eps.as_mut_slice(), n, |off, e| {
+                let m = e.len();
+                for ((e, &u), &v) in e.iter_mut().zip(&us[off..off + m]).zip(&vs[off..off + m]) {
+                    *e = u - v;
+                }
+            });
+        } else {
+            let chunk = |k: usize, (((r, d), dd), e): RatesChunk<'_, T>| {
+                let off = k * cc;
+                let u = &us[off..off + e.len()];
+                rates(r, d, dd, u);
+                // rows n0.. of pad(x) are zero
+                for (j, ec) in e.chunks_mut(n).enumerate() {
+                    let (u, x) = (&u[j * n..(j + 1) * n], &xp[off + j * n..off + j * n + n0]);
+                    for r in 0..n0 {
+                        ec[r] = u[r] - (x[r] + bias[r]);
+                    }
+                    for r in n0..n {
+                        ec[r] = u[r] - bias[r];
+                    }
+                }
+                let nc = e.len() / n;
+                block_product(
+                    net,
+                    None,
+                    false,
+                    &|_, _| true,
+                    T::c(-1.0),
+                    false,
+                    faer::MatRef::from_column_major_slice(r, n, nc),
+                    faer::MatMut::from_column_major_slice_mut(e, n, nc),
+                );
+            };
+            if cc >= n * b {
+                let (r, d, dd) = (
+                    ws.rbar.as_mut_slice(),
+                    ws.d.as_mut_slice(),
+                    ws.dd.as_mut_slice(),
+                );
+                chunk(0, (((r, d), dd), ws.eps.as_mut_slice()));
+            } else {
+                ws.rbar
+                    .as_mut_slice()
+                    .par_chunks_mut(cc)
+                    .zip(ws.d.as_mut_slice().par_chunks_mut(cc))
+                    .zip(ws.dd.as_mut_slice().par_chunks_mut(cc))
+                    .zip(ws.eps.as_mut_slice().par_chunks_mut(cc))
+                    .enumerate()
+                    .for_each(|(k, x)| chunk(k, x));
+            }
+        }
         // plasticity (spec §6): Ẇ = η M ⊙ mean_b(ε r̄ᵀ), ḃ = η_b m_b ⊙ mean_b(ε)
         let lr = self.config.lr_weights;
         ws.has_wdot = train && lr > 0.0;
@@ -853,14 +943,13 @@ impl<T: Real> Simulator<T> {
             // e_A only enters through ρ″ ⊙ e_A in the exact step: skip it when ρ″ ≡ 0; the
             // predictors fold it into their transposed product then (`evaluate_star`)
             let needed = !self.config.activation.has_zero_curvature();
-            if needed || !ws.ea_zero {
-                zero_fill(&mut ws.ea);
-                ws.ea_zero = true;
-            }
             if needed {
                 let keep = move |_post: usize, pre: usize| pre >= k0;
-                par_product(net, None, true, &keep, T::c(1.0), &ws.eps, &mut ws.ea);
+                par_product(net, None, true, &keep, T::c(1.0), true, &ws.eps, &mut ws.ea);
                 ws.ea_zero = false;
+            } else if !ws.ea_zero {
+                zero_fill(&mut ws.ea);
+                ws.ea_zero = true;
             }
         }
         self.ws.train = train;
@@ -905,9 +994,17 @@ impl<T: Real> Simulator<T> {
                     *t = e - *t;
                 }
             });
-            zero_fill(&mut ws.tmp2);
             let keep = move |_post: usize, pre: usize| pre >= k0;
-            par_product(net, None, true, &keep, T::c(1.0), &ws.tmp, &mut ws.tmp2);
+            par_product(
+                net,
+                None,
+                true,
+                &keep,
+                T::c(1.0),
+                true,
+                &ws.tmp,
+                &mut ws.tmp2,
+            );
             if ws.has_wdot && m_on {
                 ws.lookahead_product(net, true, &keep, tau, LookaheadOut::Tmp2);
             }
@@ -1053,17 +1150,18 @@ impl<T: Real> Simulator<T> {
             false,
             &|_, pre| pre == 0,
             T::c(-1.0),
+            false,
             &ws.p,
             &mut ws.tmp2,
         );
         // tmp = tmp2 − d ⊙ (Wᵀ tmp2) + Δ ⊙ x  (rows of layer 0 are not needed)
-        zero_fill(&mut ws.tmp);
         par_product(
             net,
             None,
             true,
             &|_, pre| pre >= 1,
             T::c(1.0),
+            true,
             &ws.tmp2,
             &mut ws.tmp,
         );
@@ -1650,7 +1748,12 @@ impl<T: Real> Simulator<T> {
         // with ρ″ ≡ 0 and the built-in pathway, e_A = Wᵀε was not computed (`prepare`): ρ′⊙e_A and
         // τρ′⊙Wᵀh are one product ρ′⊙Wᵀ(ε + τh) (and the look-ahead τρ′⊙Ẇᵀε)
         let fused = self.pathway.is_none() && self.config.activation.has_zero_curvature();
+        if fused && formula != PredictorFormula::ReferenceSingle {
+            return self.evaluate_star_fused(formula);
+        }
+        let n0 = self.network.layers().n_inputs();
         let kh = if fused { tau } else { T::c(1.0) };
+        let inv_tau = T::c(1.0) / tau;
         // t1 = W(d⊙p) (tmp)
         let (ds, ps) = (ws.d.as_slice(), ws.p.as_slice());
         par_cols(ws.udot.as_mut_slice(), n, |off, t| {
@@ -1659,8 +1762,16 @@ impl<T: Real> Simulator<T> {
                 *t = d * p;
             }
         });
-        zero_fill(&mut ws.tmp);
-        par_product(net, None, false, &all, T::c(1.0), &ws.udot, &mut ws.tmp);
+        par_product(
+            net,
+            None,
+            false,
+            &all,
+            T::c(1.0),
+            true,
+            &ws.udot,
+            &mut ws.tmp,
+        );
         let reference_single = formula == PredictorFormula::ReferenceSingle;
         // t1 + t2 = tmp + pad(ẋ) + c_ḃ ḃ: the look-ahead Ẇ r̄ is added to tmp, ẋ and ḃ are read
         // where needed (E_b and E_s leave ḃ out)
@@ -1686,22 +1797,26 @@ impl<T: Real> Simulator<T> {
                 for (j, h) in h.chunks_mut(n).enumerate() {
                     let c = off + j * n..off + (j + 1) * n;
                     let (p, t1, xd) = (&p[c.clone()], &t1[c.clone()], &xd[c.clone()]);
+                    // ẋ is zero below the input rows
+                    let xd = |r: usize| if r < n0 { xd[r] } else { zero };
                     if fused {
                         let e = &es[c];
-                        for r in 0..n {
-                            h[r] = e[r] + kh * (p[r] - t1[r] - (xd[r] + with_bdot * bd[r]));
+                        for r in 0..n0 {
+                            h[r] = e[r] + kh * (p[r] - t1[r] - (xd(r) + with_bdot * bd[r]));
+                        }
+                        for r in n0..n {
+                            h[r] = e[r] + kh * (p[r] - t1[r] - with_bdot * bd[r]);
                         }
                     } else {
                         for r in 0..n {
-                            h[r] = p[r] - t1[r] - (xd[r] + with_bdot * bd[r]);
+                            h[r] = p[r] - t1[r] - (xd(r) + with_bdot * bd[r]);
                         }
                     }
                 }
             });
         } else {
             // E_s: h = p − (W ρ′) ⊙ p, no Ẇ terms (tmp2 = W ρ′); t2 = pad(ẋ)
-            zero_fill(&mut ws.tmp2);
-            par_product(net, None, false, &all, T::c(1.0), &ws.d, &mut ws.tmp2);
+            par_product(net, None, false, &all, T::c(1.0), true, &ws.d, &mut ws.tmp2);
             let (p, t2, es) = (ws.p.as_slice(), ws.tmp2.as_slice(), ws.eps.as_slice());
             for (i, h) in ws.udot.as_mut_slice().iter_mut().enumerate() {
                 let x = p[i] - t2[i] * p[i];
@@ -1709,8 +1824,7 @@ impl<T: Real> Simulator<T> {
             }
         }
         // t2 = Wᵀ h (+ Ẇᵀ ε) (g as scratch); fused: e_A + τ t2 = Wᵀ(ε + τh) (+ τ Ẇᵀ ε)
-        zero_fill(&mut ws.g);
-        par_product(net, None, true, &all, T::c(1.0), &ws.udot, &mut ws.g);
+        par_product(net, None, true, &all, T::c(1.0), true, &ws.udot, &mut ws.g);
         if ws.has_wdot && !reference_single && m_on {
             ws.lookahead_product(net, true, &all, kh, LookaheadOut::G);
         }
@@ -1743,9 +1857,12 @@ impl<T: Real> Simulator<T> {
                     &g[c.clone()],
                 );
                 if fused {
-                    // ρ″ ≡ 0 and e_A folded into g
-                    for r in 0..n {
+                    // ρ″ ≡ 0 and e_A folded into g; ẋ is zero below the input rows
+                    for r in 0..n0 {
                         out[r] = -e[r] + tau * (t1[r] + (xd[r] + with_bdot * bd[r])) + d[r] * g[r];
+                    }
+                    for r in n0..n {
+                        out[r] = -e[r] + tau * (t1[r] + with_bdot * bd[r]) + d[r] * g[r];
                     }
                 } else {
                     let (dd, p, ea) = (&dd[c.clone()], &p[c.clone()], &ea[c.clone()]);
@@ -1766,11 +1883,168 @@ impl<T: Real> Simulator<T> {
                 if clamped_nudged {
                     (0..f0).filter(|&r| beta[r] != zero).for_each(&mut nudge);
                 }
+                // × 1/τ: a division per element is several times slower than a product
                 for o in out.iter_mut() {
-                    *o /= tau;
+                    *o *= inv_tau;
                 }
             }
         });
+    }
+
+    /// [`Simulator::evaluate_star`] for ρ″ ≡ 0, the built-in pathway and the formulas with the
+    /// look-ahead (all but E_s): every term of (★)(p) is local to a sample except the Gram
+    /// matrices of the factored look-ahead, so after those the whole evaluation runs as one
+    /// parallel task per fixed column chunk, each chunk's intermediate columns staying in cache:
+    /// t1 = W(ρ′⊙p) + Ẇ r̄, h = ε + τ(p − t1 − ẋ − c ḃ), g = Wᵀh + τ Ẇᵀε,
+    /// τ u̇ = −ε + τ(t1 + ẋ + c ḃ) + ρ′⊙g + β̂⊙(ŷ − u) + τ β̂⊙(ŷ̇ − p)
+    /// (the same operations, column by column, as the general path).
+    fn evaluate_star_fused(&mut self, formula: PredictorFormula) {
+        use rayon::prelude::*;
+        let n = self.network.n();
+        let b = self.state.batch();
+        let n0 = self.network.layers().n_inputs();
+        let tau = T::c(self.config.tau);
+        let inv_tau = T::c(1.0) / tau;
+        let zero = T::c(0.0);
+        let net = &self.network;
+        let u = self.state.u.as_slice();
+        let beta = self.beta.as_slice();
+        let all = |_: usize, _: usize| true;
+        let m_on = !self.config.weight_constant_for_u;
+        let with_bdot = if formula == PredictorFormula::Consistent && m_on {
+            T::c(1.0)
+        } else {
+            zero
+        };
+        let ws = &mut self.ws;
+        let look = ws.has_wdot && m_on;
+        if ws.gram_e.len() != ws.lr_scratch.len() {
+            ws.gram_e = ws.lr_scratch.to_vec();
+        }
+        let f = Factored {
+            s: &ws.factored,
+            zero_diag: &ws.zero_diag,
+            delta: &ws.fdelta,
+            e: &ws.eps,
+            r: &ws.rbar,
+        };
+        if look {
+            let (gr, ge) = (&mut ws.lr_scratch, &mut ws.gram_e);
+            rayon::join(
+                || wdot_grams(net, &f, false, &all, gr),
+                || wdot_grams(net, &f, true, &all, ge),
+            );
+        }
+        let (gr, ge, wdot) = (&ws.lr_scratch, &ws.gram_e, &ws.wdot);
+        let (p, d, eps, xd, bd) = (
+            ws.p.as_slice(),
+            ws.d.as_slice(),
+            ws.eps.as_slice(),
+            ws.xdot.as_slice(),
+            ws.bdot.as_slice(),
+        );
+        let (yh, yd, nudged) = (ws.yhat.as_slice(), ws.ydot.as_slice(), &ws.nudged);
+        let cc = chunk_cols(b) * n;
+        let chunk = |k: usize, (ud, (t1, g)): (&mut [T], (&mut [T], &mut [T]))| {
+            let (off, nc) = (k * cc, ud.len() / n);
+            let cols = off..off + ud.len();
+            let (p, d, e) = (&p[cols.clone()], &d[cols.clone()], &eps[cols.clone()]);
+            fn view<T: Real>(x: &mut [T], n: usize, nc: usize) -> faer::MatMut<'_, T> {
+                faer::MatMut::from_column_major_slice_mut(x, n, nc)
+            }
+            // t1 = W(ρ′⊙p) + Ẇ r̄ (ρ′⊙p in ud as scratch)
+            for ((o, &d), &p) in ud.iter_mut().zip(d).zip(p) {
+                *o = d * p;
+            }
+            let dp = faer::MatRef::from_column_major_slice(&*ud, n, nc);
+            block_product(net, None, false, &all, T::c(1.0), true, dp, view(t1, n, nc));
+            if look {
+                block_wdot_product(
+                    net,
+                    wdot,
+                    &f,
+                    false,
+                    &all,
+                    T::c(1.0),
+                    k * cc / n,
+                    view(t1, n, nc),
+                    gr,
+                );
+            }
+            // h = ε + τ(p − t1 − ẋ − c ḃ) (ud); ẋ is zero below the input rows
+            for j in 0..nc {
+                let c = j * n..(j + 1) * n;
+                let (h, p, t1, e) = (
+                    &mut ud[c.clone()],
+                    &p[c.clone()],
+                    &t1[c.clone()],
+                    &e[c.clone()],
+                );
+                let x = &xd[off + j * n..off + j * n + n0];
+                for r in 0..n0 {
+                    h[r] = e[r] + tau * (p[r] - t1[r] - (x[r] + with_bdot * bd[r]));
+                }
+                for r in n0..n {
+                    h[r] = e[r] + tau * (p[r] - t1[r] - with_bdot * bd[r]);
+                }
+            }
+            // g = Wᵀ h + τ Ẇᵀ ε
+            let h = faer::MatRef::from_column_major_slice(&*ud, n, nc);
+            block_product(net, None, true, &all, T::c(1.0), true, h, view(g, n, nc));
+            if look {
+                block_wdot_product(
+                    net,
+                    wdot,
+                    &f,
+                    true,
+                    &all,
+                    tau,
+                    k * cc / n,
+                    view(g, n, nc),
+                    ge,
+                );
+            }
+            // u̇ (ud)
+            for j in 0..nc {
+                let c = j * n..(j + 1) * n;
+                let (out, t1, e, d, g) = (
+                    &mut ud[c.clone()],
+                    &t1[c.clone()],
+                    &e[c.clone()],
+                    &d[c.clone()],
+                    &g[c.clone()],
+                );
+                let x = &xd[off + j * n..off + j * n + n0];
+                for r in 0..n0 {
+                    out[r] = -e[r] + tau * (t1[r] + (x[r] + with_bdot * bd[r])) + d[r] * g[r];
+                }
+                for r in n0..n {
+                    out[r] = -e[r] + tau * (t1[r] + with_bdot * bd[r]) + d[r] * g[r];
+                }
+                let c0 = off + j * n;
+                for &r in nudged {
+                    let (bt, i) = (beta[r], c0 + r);
+                    out[r] += bt * (yh[i] - u[i]) + tau * (bt * (yd[i] - p[j * n + r]));
+                }
+                // × 1/τ: a division per element is several times slower than a product
+                for o in out.iter_mut() {
+                    *o *= inv_tau;
+                }
+            }
+        };
+        let (ud, t1, g) = (
+            ws.udot.as_mut_slice(),
+            ws.tmp.as_mut_slice(),
+            ws.g.as_mut_slice(),
+        );
+        if cc >= n * b {
+            chunk(0, (ud, (t1, g)));
+        } else {
+            ud.par_chunks_mut(cc)
+                .zip(t1.par_chunks_mut(cc).zip(g.par_chunks_mut(cc)))
+                .enumerate()
+                .for_each(|(k, x)| chunk(k, x));
+        }
     }
 
     /// W += dt Ẇ (spec §6.3) with the optional clipping of W. Factored Ẇ (see `Workspace::factored`)
@@ -1963,16 +2237,25 @@ impl<T: Real> Simulator<T> {
         let dt = T::c(self.config.dt);
         let limit = T::c(self.config.divergence_limit);
         let step = self.state.step;
-        // one branch-free pass; the search for the offending entry only runs when it fails
-        // (NaN fails `<=`, and a non-finite u̇ makes u + dt u̇ non-finite or NaN)
-        let us = self.state.u.as_slice();
-        let ok = par_all_cols(self.ws.udot.as_slice(), n, |off, ud| {
-            ud.iter().zip(&us[off..]).fold(true, |ok, (&ud, &u)| {
-                let nu = u + dt * ud;
-                ok & ud.finite_() & nu.finite_() & (nu.abs_() <= limit)
-            })
+        // one branch-free pass writes u + dt u̇ into `tmp2` (scratch here) and checks it; the state
+        // takes it below. The search for the offending entry only runs when the check fails (NaN
+        // fails `<=`, and a non-finite u̇ makes u + dt u̇ non-finite or NaN)
+        let (us, uds) = (self.state.u.as_slice(), self.ws.udot.as_slice());
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        par_cols(self.ws.tmp2.as_mut_slice(), n, |off, nu| {
+            let ok = (nu.iter_mut().zip(&uds[off..]).zip(&us[off..])).fold(
+                true,
+                |ok, ((o, &ud), &u)| {
+                    let v = u + dt * ud;
+                    *o = v;
+                    ok & ud.finite_() & v.finite_() & (v.abs_() <= limit)
+                },
+            );
+            if !ok {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         });
-        if !ok {
+        if failed.into_inner() {
             for (i, (&ud, &u)) in self
                 .ws
                 .udot
@@ -2016,13 +2299,9 @@ impl<T: Real> Simulator<T> {
             self.update_weights(dt);
         }
         let st = &mut self.state;
-        let uds = self.ws.udot.as_slice();
-        par_cols(st.u.as_mut_slice(), n, |off, u| {
-            for (u, &ud) in u.iter_mut().zip(&uds[off..]) {
-                *u += dt * ud;
-            }
-        });
-        // the state takes this step's u̇; every solve overwrites ws.udot before reading it
+        // the state takes u + dt u̇ (computed above) and this step's u̇; every step overwrites
+        // tmp2 and ws.udot before reading them
+        std::mem::swap(&mut st.u, &mut self.ws.tmp2);
         std::mem::swap(&mut st.udot, &mut self.ws.udot);
         if self.ws.bdot.as_slice().iter().any(|&x| x != T::c(0.0)) {
             self.network.biases.axpy(dt, &self.ws.bdot, T::c(1.0));
@@ -2042,11 +2321,23 @@ impl<T: Real> Simulator<T> {
                 }
             }
         }
+        // ŷ_prev = ŷ: only the last rows where either can be nonzero are copied
+        let ws = &mut self.ws;
         match &mut st.prev_target {
-            Some(py) if py.shape() == self.ws.yhat.shape() => copy(py, &self.ws.yhat),
-            Some(py) => *py = self.ws.yhat.clone(),
-            None => st.prev_target = Some(self.ws.yhat.clone()),
+            Some(py) if py.shape() == ws.yhat.shape() => {
+                let k = ws.yhat_rows.max(ws.prev_rows.unwrap_or(n));
+                for (d, s) in py
+                    .as_mut_slice()
+                    .chunks_mut(n)
+                    .zip(ws.yhat.as_slice().chunks(n))
+                {
+                    d[n - k..].copy_from_slice(&s[n - k..]);
+                }
+            }
+            Some(py) => *py = ws.yhat.clone(),
+            None => st.prev_target = Some(ws.yhat.clone()),
         }
+        ws.prev_rows = Some(ws.yhat_rows);
         if matches!(
             self.config.method,
             Method::Richardson1 | Method::Richardson2

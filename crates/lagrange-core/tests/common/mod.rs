@@ -7,7 +7,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Normal};
 
 /// Architectures of spec §2 used by the tests.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     Feedforward,
     LayeredRecurrent,
