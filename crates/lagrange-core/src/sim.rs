@@ -90,6 +90,9 @@ struct Slot<T: Real> {
 /// One column chunk of (r̄, ρ′, ρ″, ε) as the rates-and-ε pass of `prepare` receives it.
 type RatesChunk<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a mut [T]);
 
+/// One column chunk of ((u̇, t1), (g, u + dt u̇)) as the fused predictor's task receives it.
+type PredictorChunk<'a, T> = ((&'a mut [T], &'a mut [T]), (&'a mut [T], &'a mut [T]));
+
 /// Scratch of one column chunk of the structured solver.
 struct ChunkScratch<T: Real> {
     shape: (usize, usize, usize, usize),
@@ -128,6 +131,9 @@ struct Workspace<T: Real> {
     ea_zero: bool,
     /// `dd` (ρ″) holds zeros (written once while the activation has ρ″ ≡ 0).
     dd_zero: bool,
+    /// `Some(ok)` when `tmp2` already holds u + dt u̇ for this step's final u̇ (the fused
+    /// predictor computes it with u̇), `ok` being the result of the divergence check on it.
+    advanced: Option<bool>,
     /// Only the last `yhat_rows` rows of `yhat` can be nonzero (the rows of the last target).
     yhat_rows: usize,
     /// Only the last `ydot_rows` rows of `ydot` can be nonzero.
@@ -654,6 +660,7 @@ impl<T: Real> Simulator<T> {
             });
         }
         self.ensure_workspace();
+        self.ws.advanced = None;
         let dt = T::c(self.config.dt);
         let zero = T::c(0.0);
         let nt = target.nrows();
@@ -662,26 +669,38 @@ impl<T: Real> Simulator<T> {
         // and yhat: rows n0.. of xpad and xdot stay zero from their allocation, and of yhat only
         // the last `yhat_rows` rows can be nonzero
         if n0 > 0 {
-            copy_rows(&mut ws.xpad, 0, input);
             let xs = input.as_slice();
             let px = (self.state.prev_input.as_ref())
                 .map(|m| m.as_slice())
                 .filter(|p| p.len() == xs.len());
-            par_cols(ws.xdot.as_mut_slice(), n, |off, xd| {
-                let c0 = off / n;
-                for (j, xd) in xd.chunks_mut(n).enumerate() {
+            let inv_dt = T::c(1.0) / dt;
+            // x̂ = pad(x) and ẋ = (x − x_prev)/dt, column chunks in parallel
+            let body = |c0: usize, (xd, xp): (&mut [T], &mut [T])| {
+                for (j, (xd, xp)) in xd.chunks_mut(n).zip(xp.chunks_mut(n)).enumerate() {
                     let c = (c0 + j) * n0..(c0 + j + 1) * n0;
+                    xp[..n0].copy_from_slice(&xs[c.clone()]);
                     match px {
                         Some(p) => {
                             for ((o, &a), &q) in xd[..n0].iter_mut().zip(&xs[c.clone()]).zip(&p[c])
                             {
-                                *o = (a - q) / dt;
+                                *o = (a - q) * inv_dt;
                             }
                         }
                         None => xd[..n0].fill(zero),
                     }
                 }
-            });
+            };
+            let ccx = chunk_cols(b) * n;
+            if ccx >= n * b {
+                body(0, (ws.xdot.as_mut_slice(), ws.xpad.as_mut_slice()));
+            } else {
+                ws.xdot
+                    .as_mut_slice()
+                    .par_chunks_mut(ccx)
+                    .zip(ws.xpad.as_mut_slice().par_chunks_mut(ccx))
+                    .enumerate()
+                    .for_each(|(k, x)| body(k * chunk_cols(b), x));
+            }
         }
         let rows = if nt > 0 && target.ncols() == b { nt } else { 0 };
         if ws.yhat_rows > rows {
@@ -1664,11 +1683,10 @@ impl<T: Real> Simulator<T> {
         let f0 = self.free_start();
         let dt = T::c(self.config.dt);
         let st = &mut self.state;
-        if st.udot_trace.is_empty() {
-            st.udot_trace = vec![st.udot.clone(); 4];
-        }
+        // the k-th last u̇; entries the trace does not hold yet (the first steps) read as the
+        // state's u̇. The trace itself is only filled in `advance`, after the step succeeded
         let tr = &st.udot_trace;
-        let q = |k: usize| &tr[tr.len() - k];
+        let q = |k: usize| tr.get(tr.len().wrapping_sub(k)).unwrap_or(&st.udot);
         let ws = &mut self.ws;
         let n = self.network.n();
         // plain Euler without clamped rows reads p = the state's u̇ in place (swapped in below)
@@ -1715,7 +1733,8 @@ impl<T: Real> Simulator<T> {
             if in_place {
                 std::mem::swap(&mut self.ws.p, &mut self.state.udot);
             }
-            self.evaluate_star(formula);
+            // the fused predictor also computes u + dt u̇ when nothing changes u̇ after it
+            self.evaluate_star(formula, f0 == 0 && iterations == 1);
             if in_place {
                 std::mem::swap(&mut self.ws.p, &mut self.state.udot);
             }
@@ -1735,7 +1754,7 @@ impl<T: Real> Simulator<T> {
     }
 
     /// ws.udot = (★)(p)/τ for the chosen formula.
-    fn evaluate_star(&mut self, formula: PredictorFormula) {
+    fn evaluate_star(&mut self, formula: PredictorFormula, with_advance: bool) {
         let n = self.network.n();
         let f0 = self.free_start();
         let tau = T::c(self.config.tau);
@@ -1749,7 +1768,7 @@ impl<T: Real> Simulator<T> {
         // τρ′⊙Wᵀh are one product ρ′⊙Wᵀ(ε + τh) (and the look-ahead τρ′⊙Ẇᵀε)
         let fused = self.pathway.is_none() && self.config.activation.has_zero_curvature();
         if fused && formula != PredictorFormula::ReferenceSingle {
-            return self.evaluate_star_fused(formula);
+            return self.evaluate_star_fused(formula, with_advance);
         }
         let n0 = self.network.layers().n_inputs();
         let kh = if fused { tau } else { T::c(1.0) };
@@ -1898,7 +1917,7 @@ impl<T: Real> Simulator<T> {
     /// t1 = W(ρ′⊙p) + Ẇ r̄, h = ε + τ(p − t1 − ẋ − c ḃ), g = Wᵀh + τ Ẇᵀε,
     /// τ u̇ = −ε + τ(t1 + ẋ + c ḃ) + ρ′⊙g + β̂⊙(ŷ − u) + τ β̂⊙(ŷ̇ − p)
     /// (the same operations, column by column, as the general path).
-    fn evaluate_star_fused(&mut self, formula: PredictorFormula) {
+    fn evaluate_star_fused(&mut self, formula: PredictorFormula, with_advance: bool) {
         use rayon::prelude::*;
         let n = self.network.n();
         let b = self.state.batch();
@@ -1945,7 +1964,9 @@ impl<T: Real> Simulator<T> {
         );
         let (yh, yd, nudged) = (ws.yhat.as_slice(), ws.ydot.as_slice(), &ws.nudged);
         let cc = chunk_cols(b) * n;
-        let chunk = |k: usize, (ud, (t1, g)): (&mut [T], (&mut [T], &mut [T]))| {
+        let (dt, limit) = (T::c(self.config.dt), T::c(self.config.divergence_limit));
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let chunk = |k: usize, ((ud, t1), (g, nu)): PredictorChunk<'_, T>| {
             let (off, nc) = (k * cc, ud.len() / n);
             let cols = off..off + ud.len();
             let (p, d, e) = (&p[cols.clone()], &d[cols.clone()], &eps[cols.clone()]);
@@ -2030,21 +2051,29 @@ impl<T: Real> Simulator<T> {
                 for o in out.iter_mut() {
                     *o *= inv_tau;
                 }
+                // u + dt u̇ and its divergence check (`advance` takes both)
+                if with_advance
+                    && !advance_chunk(&mut nu[c.clone()], out, &u[c0..c0 + n], dt, limit)
+                {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         };
-        let (ud, t1, g) = (
+        let (ud, t1, g, nu) = (
             ws.udot.as_mut_slice(),
             ws.tmp.as_mut_slice(),
             ws.g.as_mut_slice(),
+            ws.tmp2.as_mut_slice(),
         );
         if cc >= n * b {
-            chunk(0, (ud, (t1, g)));
+            chunk(0, ((ud, t1), (g, nu)));
         } else {
-            ud.par_chunks_mut(cc)
-                .zip(t1.par_chunks_mut(cc).zip(g.par_chunks_mut(cc)))
+            (ud.par_chunks_mut(cc).zip(t1.par_chunks_mut(cc)))
+                .zip(g.par_chunks_mut(cc).zip(nu.par_chunks_mut(cc)))
                 .enumerate()
                 .for_each(|(k, x)| chunk(k, x));
         }
+        self.ws.advanced = with_advance.then(|| !failed.into_inner());
     }
 
     /// W += dt Ẇ (spec §6.3) with the optional clipping of W. Factored Ẇ (see `Workspace::factored`)
@@ -2240,22 +2269,20 @@ impl<T: Real> Simulator<T> {
         // one branch-free pass writes u + dt u̇ into `tmp2` (scratch here) and checks it; the state
         // takes it below. The search for the offending entry only runs when the check fails (NaN
         // fails `<=`, and a non-finite u̇ makes u + dt u̇ non-finite or NaN)
-        let (us, uds) = (self.state.u.as_slice(), self.ws.udot.as_slice());
-        let failed = std::sync::atomic::AtomicBool::new(false);
-        par_cols(self.ws.tmp2.as_mut_slice(), n, |off, nu| {
-            let ok = (nu.iter_mut().zip(&uds[off..]).zip(&us[off..])).fold(
-                true,
-                |ok, ((o, &ud), &u)| {
-                    let v = u + dt * ud;
-                    *o = v;
-                    ok & ud.finite_() & v.finite_() & (v.abs_() <= limit)
-                },
-            );
-            if !ok {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        let failed = match self.ws.advanced.take() {
+            Some(ok) => !ok,
+            None => {
+                let (us, uds) = (self.state.u.as_slice(), self.ws.udot.as_slice());
+                let failed = std::sync::atomic::AtomicBool::new(false);
+                par_cols(self.ws.tmp2.as_mut_slice(), n, |off, nu| {
+                    if !advance_chunk(nu, &uds[off..], &us[off..], dt, limit) {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+                failed.into_inner()
             }
-        });
-        if failed.into_inner() {
+        };
+        if failed {
             for (i, (&ud, &u)) in self
                 .ws
                 .udot
@@ -2312,7 +2339,12 @@ impl<T: Real> Simulator<T> {
         let n0 = self.network.layers().n_inputs();
         let b = st.batch();
         match &mut st.prev_input {
-            Some(px) if px.shape() == (n0, b) && input.shape() == (n0, b) => copy(px, input),
+            Some(px) if px.shape() == (n0, b) && input.shape() == (n0, b) => {
+                let xs = input.as_slice();
+                par_cols(px.as_mut_slice(), n0, |off, d| {
+                    d.copy_from_slice(&xs[off..off + d.len()]);
+                });
+            }
             _ => {
                 st.prev_input = if input.shape() == (n0, b) {
                     Some(input.clone())
@@ -2342,6 +2374,10 @@ impl<T: Real> Simulator<T> {
             self.config.method,
             Method::Richardson1 | Method::Richardson2
         ) {
+            // a short trace (the first step) is completed with the previous u̇ (swapped out above)
+            while st.udot_trace.len() < 4 {
+                st.udot_trace.insert(0, self.ws.udot.clone());
+            }
             let mut oldest = st.udot_trace.remove(0);
             copy(&mut oldest, &st.udot);
             st.udot_trace.push(oldest);
@@ -2375,6 +2411,17 @@ fn pathway_context<'a, T: Real>(
         dt: T::c(config.dt),
         train,
     }
+}
+
+/// `nu = u + dt u̇` over one part of the batch; whether every entry passes the divergence check
+/// (u̇ and u + dt u̇ finite, |u + dt u̇| ≤ limit) — a branch-free pass.
+#[inline]
+fn advance_chunk<T: Real>(nu: &mut [T], udot: &[T], u: &[T], dt: T, limit: T) -> bool {
+    (nu.iter_mut().zip(udot).zip(u)).fold(true, |ok, ((o, &ud), &u)| {
+        let v = u + dt * ud;
+        *o = v;
+        ok & ud.finite_() & v.finite_() & (v.abs_() <= limit)
+    })
 }
 
 /// In-place Cholesky solve of a small SPD system (K x = y, x written into y).

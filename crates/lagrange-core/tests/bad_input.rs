@@ -2,7 +2,7 @@
 
 mod common;
 use common::{Arch, random_matrix, random_net};
-use lagrange_core::{CoreError, ModelConfig, Simulator};
+use lagrange_core::{Activation, CoreError, Method, ModelConfig, Simulator};
 use nalgebra::DMatrix;
 
 fn sim(batch: usize) -> Simulator<f64> {
@@ -122,41 +122,55 @@ fn nan_input_names_the_step_and_keeps_the_state() {
 
 #[test]
 fn a_diverging_run_stops_with_the_step_and_neuron() {
-    let net = random_net::<f64>(&[0, 4, 3], Arch::FullyRecurrent, 3.0, 5);
-    let cfg = ModelConfig {
-        divergence_limit: 50.0,
-        lr_weights: 0.5,
-        ..Default::default()
-    };
-    let mut s = Simulator::new(net, cfg, 1).unwrap();
-    s.set_beta_outputs(10.0);
-    s.state_mut().u = random_matrix(7, 1, -3.0, 3.0, 6);
-    let y = DMatrix::from_column_slice(3, 1, &[40.0, -40.0, 45.0]);
-    let mut stopped = None;
-    for _ in 0..2000 {
-        if let Err(e) = s.step(&DMatrix::zeros(0, 1), &y, true) {
-            stopped = Some(e);
-            break;
+    // the exact solve, and the Euler predictor with ρ″ ≡ 0, whose fused pass computes
+    // u + dt u̇ and its divergence check together with u̇
+    for (method, activation) in [
+        (Method::Exact, ModelConfig::default().activation),
+        (Method::Euler, Activation::HardSigmoid),
+    ] {
+        let net = random_net::<f64>(&[0, 4, 3], Arch::FullyRecurrent, 3.0, 5);
+        let cfg = ModelConfig {
+            divergence_limit: 50.0,
+            lr_weights: 0.5,
+            method,
+            activation,
+            ..Default::default()
+        };
+        let mut s = Simulator::new(net, cfg, 1).unwrap();
+        s.set_beta_outputs(10.0);
+        s.state_mut().u = random_matrix(7, 1, -3.0, 3.0, 6);
+        let y = DMatrix::from_column_slice(3, 1, &[40.0, -40.0, 45.0]);
+        let mut stopped = None;
+        for _ in 0..2000 {
+            let before = (s.state().clone(), s.network().clone());
+            if let Err(e) = s.step(&DMatrix::zeros(0, 1), &y, true) {
+                assert!(
+                    s.state() == &before.0 && s.network() == &before.1,
+                    "{method:?}: a failed step must not change the state or the weights"
+                );
+                stopped = Some(e);
+                break;
+            }
         }
-    }
-    match stopped {
-        Some(CoreError::Diverged {
-            step,
-            neuron,
-            value,
-            limit,
-            ..
-        }) => {
-            assert!(
-                value.abs() > limit && neuron < 7,
-                "step {step} neuron {neuron} value {value}"
-            );
-            assert!(
-                s.state().u.amax() <= 50.0,
-                "state stays at the last good step"
-            );
+        match stopped {
+            Some(CoreError::Diverged {
+                step,
+                neuron,
+                value,
+                limit,
+                ..
+            }) => {
+                assert!(
+                    value.abs() > limit && neuron < 7,
+                    "{method:?}: step {step} neuron {neuron} value {value}"
+                );
+                assert!(
+                    s.state().u.amax() <= 50.0,
+                    "state stays at the last good step"
+                );
+            }
+            Some(CoreError::NonFinite { .. }) => {}
+            other => panic!("{method:?}: expected a divergence error, got {other:?}"),
         }
-        Some(CoreError::NonFinite { .. }) => {}
-        other => panic!("expected a divergence error, got {other:?}"),
     }
 }
