@@ -1104,40 +1104,39 @@ impl<T: Real> Simulator<T> {
         let n = self.network.n();
         let f0 = self.free_start();
         let dt = T::c(self.config.dt);
-        // clamped inputs: u̇_C = (x − u_C)/dt
-        zero_fill(&mut self.ws.udot);
-        let mut moving = false;
-        if f0 > 0 {
-            for ((ud, x), u) in self
-                .ws
-                .udot
-                .as_mut_slice()
-                .chunks_mut(n)
-                .zip(self.ws.xpad.as_slice().chunks(n))
-                .zip(self.state.u.as_slice().chunks(n))
-            {
-                for ((o, &x), &u) in ud[..f0].iter_mut().zip(&x[..f0]).zip(&u[..f0]) {
+        // clamped inputs: u̇_C = (x − u_C)/dt, zero elsewhere (one parallel pass)
+        let moving = std::sync::atomic::AtomicBool::new(false);
+        let (xs, us) = (self.ws.xpad.as_slice(), self.state.u.as_slice());
+        par_cols(self.ws.udot.as_mut_slice(), n, |off, ud| {
+            let mut mv = false;
+            for (j, ud) in ud.chunks_mut(n).enumerate() {
+                let c = off + j * n;
+                let (x, u) = (&xs[c..c + f0], &us[c..c + f0]);
+                for ((o, &x), &u) in ud[..f0].iter_mut().zip(x).zip(u) {
                     *o = (x - u) / dt;
-                    moving |= *o != T::c(0.0);
+                    mv |= *o != T::c(0.0);
                 }
+                ud[f0..].fill(T::c(0.0));
             }
-        }
+            if mv {
+                moving.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let moving = moving.into_inner();
         if self.use_structured() {
             if moving {
                 // r_F −= (M [u̇_C; 0])_F, matrix-free: M x = Aᵀ(A x) + Δ⊙x with A = I − W D
                 // (skipped while the clamped inputs stand still)
                 self.apply_m_into_tmp();
-                for (g, t) in self
-                    .ws
-                    .g
-                    .as_mut_slice()
-                    .chunks_mut(n)
-                    .zip(self.ws.tmp.as_slice().chunks(n))
-                {
-                    for (g, &t) in g[f0..].iter_mut().zip(&t[f0..]) {
-                        *g -= t;
+                let ts = self.ws.tmp.as_slice();
+                par_cols(self.ws.g.as_mut_slice(), n, |off, g| {
+                    for (j, g) in g.chunks_mut(n).enumerate() {
+                        let t = &ts[off + j * n..off + (j + 1) * n];
+                        for (g, &t) in g[f0..].iter_mut().zip(&t[f0..]) {
+                            *g -= t;
+                        }
                     }
-                }
+                });
             }
             self.solve_structured(f0);
             self.stats.structured += self.state.batch() as u64;
@@ -1154,14 +1153,16 @@ impl<T: Real> Simulator<T> {
         let net = &self.network;
         let ws = &mut self.ws;
         // p = d ⊙ x ; tmp2 = x − W p (= A x)
-        for (p, (&d, &x)) in
-            ws.p.as_mut_slice()
-                .iter_mut()
-                .zip(ws.d.as_slice().iter().zip(ws.udot.as_slice().iter()))
-        {
-            *p = d * x;
-        }
-        copy(&mut ws.tmp2, &ws.udot);
+        let n = net.n();
+        let (ds, xs) = (ws.d.as_slice(), ws.udot.as_slice());
+        par_cols(ws.p.as_mut_slice(), n, |off, p| {
+            for ((p, &d), &x) in p.iter_mut().zip(&ds[off..]).zip(&xs[off..]) {
+                *p = d * x;
+            }
+        });
+        par_cols(ws.tmp2.as_mut_slice(), n, |off, t| {
+            t.copy_from_slice(&xs[off..off + t.len()]);
+        });
         // p is zero outside layer 0
         par_product(
             net,
@@ -1190,9 +1191,12 @@ impl<T: Real> Simulator<T> {
             ws.delta.as_slice(),
             ws.udot.as_slice(),
         );
-        for (i, t) in ws.tmp.as_mut_slice().iter_mut().enumerate() {
-            *t = t2[i] - d[i] * *t + dl[i] * x[i];
-        }
+        par_cols(ws.tmp.as_mut_slice(), n, |off, t| {
+            for (i, t) in t.iter_mut().enumerate() {
+                let k = off + i;
+                *t = t2[k] - d[k] * *t + dl[k] * x[k];
+            }
+        });
     }
 
     /// Structured exact solve for feed-forward nets with ρ″ ≡ 0 (spec §16.3 item 4):

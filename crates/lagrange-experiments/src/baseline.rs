@@ -138,16 +138,19 @@ impl<T: Real> Backprop<T> {
         let nl = self.weights.len();
         let mut delta = (y - &us[nl - 1]) * beta;
         for l in (0..nl).rev() {
-            let r_prev = if l == 0 {
-                x.map(|v| self.activation.rho(v))
-            } else {
-                us[l - 1].map(|v| self.activation.rho(v))
-            };
+            // ρ and ρ′ of the presynaptic layer in one pass (the activation chosen once)
+            let pre = if l == 0 { x } else { &us[l - 1] };
+            let (mut r_prev, mut slope) = (pre.clone(), pre.clone());
+            self.activation.rate_slope_slices(
+                pre.as_slice(),
+                r_prev.as_mut_slice(),
+                slope.as_mut_slice(),
+            );
             let next_delta = if l > 0 {
                 let mut d = DMatrix::zeros(self.weights[l].ncols(), delta.ncols());
                 product(&mut d, &self.weights[l], true, &delta, T::c(1.0));
-                for (dv, &u) in d.as_mut_slice().iter_mut().zip(us[l - 1].as_slice()) {
-                    *dv *= self.activation.eval(u).1;
+                for (dv, &s) in d.as_mut_slice().iter_mut().zip(slope.as_slice()) {
+                    *dv *= s;
                 }
                 Some(d)
             } else {
@@ -252,7 +255,9 @@ fn weight_update<T: Real>(
         return;
     }
     let m0 = mask.as_slice()[0];
-    let uniform = mask.as_slice().iter().all(|&v| v == m0);
+    // branch-free (vectorised): an early-exit scan of the 392 000 entries of a 784×500 mask was
+    // a tenth of a backprop step
+    let uniform = mask.as_slice().iter().fold(true, |ok, &v| ok & (v == m0));
     let d = MatRef::from_column_major_slice(delta.as_slice(), m, delta.ncols());
     let rv = MatRef::from_column_major_slice(r.as_slice(), k, r.ncols());
     if uniform {
