@@ -472,6 +472,7 @@ impl<T: Real> Simulator<T> {
         let np = self.network.projections().len();
         if ws.lr_scratch.len() != np {
             ws.lr_scratch = (0..np).map(|_| DMatrix::zeros(b, b)).collect();
+            ws.gram_e = ws.lr_scratch.clone();
         }
         if ws.gram_p.len() != np {
             let l = self.network.layers();
@@ -719,14 +720,11 @@ impl<T: Real> Simulator<T> {
                 let k = rows.max(ws.prev_rows.unwrap_or(n));
                 let k2 = k.max(ws.ydot_rows);
                 let (ys, ps) = (ws.yhat.as_slice(), py.as_slice());
-                let rows_of = |m: &mut [T], f: &dyn Fn(usize) -> T| {
-                    for (j, col) in m.chunks_mut(n).enumerate() {
-                        for (r, o) in col.iter_mut().enumerate().skip(n - k2) {
-                            *o = f(j * n + r);
-                        }
+                for (j, col) in ws.ydot.as_mut_slice().chunks_mut(n).enumerate() {
+                    for (r, o) in col.iter_mut().enumerate().skip(n - k2) {
+                        *o = (ys[j * n + r] - ps[j * n + r]) / dt;
                     }
-                };
-                rows_of(ws.ydot.as_mut_slice(), &|i| (ys[i] - ps[i]) / dt);
+                }
                 ws.ydot_rows = k;
             }
             None => {
@@ -1808,32 +1806,20 @@ impl<T: Real> Simulator<T> {
             if ws.has_wdot && m_on {
                 ws.lookahead_product(net, false, &all, T::c(1.0), LookaheadOut::Tmp);
             }
-            // h = p − t1 − t2 (udot as scratch); fused: ε + τh
+            // h = p − t1 − t2 (udot as scratch); not fused here (that case is
+            // `evaluate_star_fused`)
             let (p, t1, xd, bd) = (
                 ws.p.as_slice(),
                 ws.tmp.as_slice(),
                 ws.xdot.as_slice(),
                 ws.bdot.as_slice(),
             );
-            let es = ws.eps.as_slice();
             par_cols(ws.udot.as_mut_slice(), n, |off, h| {
                 for (j, h) in h.chunks_mut(n).enumerate() {
                     let c = off + j * n..off + (j + 1) * n;
-                    let (p, t1, xd) = (&p[c.clone()], &t1[c.clone()], &xd[c.clone()]);
-                    // ẋ is zero below the input rows
-                    let xd = |r: usize| if r < n0 { xd[r] } else { zero };
-                    if fused {
-                        let e = &es[c];
-                        for r in 0..n0 {
-                            h[r] = e[r] + kh * (p[r] - t1[r] - (xd(r) + with_bdot * bd[r]));
-                        }
-                        for r in n0..n {
-                            h[r] = e[r] + kh * (p[r] - t1[r] - with_bdot * bd[r]);
-                        }
-                    } else {
-                        for r in 0..n {
-                            h[r] = p[r] - t1[r] - (xd(r) + with_bdot * bd[r]);
-                        }
+                    let (p, t1, xd) = (&p[c.clone()], &t1[c.clone()], &xd[c]);
+                    for r in 0..n {
+                        h[r] = p[r] - t1[r] - (xd[r] + with_bdot * bd[r]);
                     }
                 }
             });
@@ -1941,9 +1927,6 @@ impl<T: Real> Simulator<T> {
         };
         let ws = &mut self.ws;
         let look = ws.has_wdot && m_on;
-        if ws.gram_e.len() != ws.lr_scratch.len() {
-            ws.gram_e = ws.lr_scratch.to_vec();
-        }
         let f = Factored {
             s: &ws.factored,
             zero_diag: &ws.zero_diag,
