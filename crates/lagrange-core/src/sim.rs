@@ -5,8 +5,9 @@ use crate::config::{InputMode, Method, ModelConfig, PredictorFormula, Solver};
 use crate::error::CoreError;
 use crate::network::Network;
 use crate::ops::{
-    Factored, all_finite, block_product, block_wdot_product, chunk_cols, copy, copy_rows, mmut,
-    mref, outer_update, par_cols, par_product, par_wdot_product, wdot_grams, zero_fill,
+    Factored, all_finite, block_product, block_wdot_product, cholesky_solve_1, chunk_cols, copy,
+    copy_rows, lu_solve_1, mmut, mref, outer_update, par_cols, par_product, par_wdot_product,
+    wdot_grams, zero_fill,
 };
 use crate::pathway::{ErrorPathway, PathwayContext};
 use crate::real::Real;
@@ -84,6 +85,8 @@ struct Slot<T: Real> {
     rhs: DMatrix<T>,
     perm: Vec<usize>,
     perm_inv: Vec<usize>,
+    /// Length-n scratch of the single-right-hand-side LU solve.
+    scratch: Vec<T>,
     mem: MemBuffer,
 }
 
@@ -1415,17 +1418,27 @@ impl<T: Real> Simulator<T> {
             ws.gram = DMatrix::zeros(n, n);
         }
         let l = self.network.layers();
-        zero_fill(&mut ws.wdense);
+        // the projection blocks of W and Wᵀ; every other entry stays zero from the allocation
+        // (the projections of a network never change, `network_mut` keeps shapes)
+        let (ws_w, ws_wt) = (ws.wdense.as_mut_slice(), ws.wdense_t.as_mut_slice());
         for p in self.network.projections() {
-            ws.wdense
-                .view_mut((l.offset(p.post), l.offset(p.pre)), p.weights.shape())
-                .copy_from(&p.weights);
-        }
-        {
-            let (w, wt) = (ws.wdense.as_slice(), ws.wdense_t.as_mut_slice());
-            for j in 0..n {
-                for (i, &x) in w[j * n..(j + 1) * n].iter().enumerate() {
-                    wt[i * n + j] = x;
+            let (o_post, o_pre) = (l.offset(p.post), l.offset(p.pre));
+            let (rows, cols) = p.weights.shape();
+            let w = p.weights.as_slice();
+            for (j, wc) in w.chunks(rows.max(1)).enumerate().take(cols) {
+                let o = (o_pre + j) * n + o_post;
+                ws_w[o..o + rows].copy_from_slice(wc);
+            }
+            // Wᵀ block in 16×16 tiles (the strided writes of a plain loop miss the cache)
+            const TILE: usize = 16;
+            for j0 in (0..cols).step_by(TILE) {
+                for i0 in (0..rows).step_by(TILE) {
+                    for i in i0..(i0 + TILE).min(rows) {
+                        let o = (o_post + i) * n + o_pre;
+                        for j in j0..(j0 + TILE).min(cols) {
+                            ws_wt[o + j] = w[j * rows + i];
+                        }
+                    }
                 }
             }
         }
@@ -1533,17 +1546,11 @@ impl<T: Real> Simulator<T> {
                     Par::Seq,
                     Default::default(),
                 ),
-                faer::linalg::cholesky::llt::solve::solve_in_place_scratch::<T>(nf, 1, Par::Seq),
                 faer::linalg::lu::partial_pivoting::factor::lu_in_place_scratch::<usize, T>(
                     nf,
                     nf,
                     Par::Seq,
                     Default::default(),
-                ),
-                faer::linalg::lu::partial_pivoting::solve::solve_in_place_scratch::<usize, T>(
-                    nf,
-                    1,
-                    Par::Seq,
                 ),
             ]);
             self.ws.slots = (0..nslots)
@@ -1553,6 +1560,7 @@ impl<T: Real> Simulator<T> {
                     rhs: DMatrix::zeros(nf, 1),
                     perm: vec![0; nf],
                     perm_inv: vec![0; nf],
+                    scratch: vec![T::c(0.0); nf],
                     mem: MemBuffer::new(req),
                 })
                 .collect();
@@ -1601,12 +1609,7 @@ impl<T: Real> Simulator<T> {
                         )
                         .is_ok();
                         if ok {
-                            faer::linalg::cholesky::llt::solve::solve_in_place(
-                                mref(&slot.m),
-                                mmut(&mut slot.rhs),
-                                Par::Seq,
-                                stack,
-                            );
+                            cholesky_solve_1(slot.m.as_slice(), slot.rhs.as_mut_slice());
                             counts.0 += 1;
                             solved = true;
                         } else {
@@ -1616,7 +1619,7 @@ impl<T: Real> Simulator<T> {
                     }
                     if !solved {
                         let stack = MemStack::new(&mut slot.mem);
-                        let (_, perm) = faer::linalg::lu::partial_pivoting::factor::lu_in_place(
+                        faer::linalg::lu::partial_pivoting::factor::lu_in_place(
                             mmut(&mut slot.m),
                             &mut slot.perm,
                             &mut slot.perm_inv,
@@ -1637,13 +1640,11 @@ impl<T: Real> Simulator<T> {
                                 });
                             }
                         }
-                        faer::linalg::lu::partial_pivoting::solve::solve_in_place(
-                            mref(&slot.m),
-                            mref(&slot.m),
-                            perm,
-                            mmut(&mut slot.rhs),
-                            Par::Seq,
-                            stack,
+                        lu_solve_1(
+                            slot.m.as_slice(),
+                            &slot.perm,
+                            slot.rhs.as_mut_slice(),
+                            &mut slot.scratch,
                         );
                         counts.1 += 1;
                     }
@@ -2100,14 +2101,24 @@ impl<T: Real> Simulator<T> {
                 if !ws.zero_diag[kz] || fac(kz) == zero {
                     continue;
                 }
-                let (a, d, o) = (fac(kz), &ws.fdelta[kz], l.offset(z.post));
+                let (a, d, o) = (fac(kz), ws.fdelta[kz].as_slice(), l.offset(z.post));
+                let ng = ws.gram.nrows();
+                let g = ws.gram.as_mut_slice();
                 for p in projections.iter().filter(|p| p.post == z.post) {
-                    let (op, w) = (l.offset(p.pre), &p.weights);
-                    for j in 0..d.len() {
-                        for i in 0..w.ncols() {
-                            let v = a * w[(j, i)] * d[j];
-                            ws.gram[(op + i, o + j)] -= v;
-                            ws.gram[(o + j, op + i)] -= v;
+                    let (op, w) = (l.offset(p.pre), p.weights.as_slice());
+                    let rows = d.len();
+                    // G[pre_p, post] −= a W_pᵀ diag(δ): column o + j takes row j of W_p
+                    for (j, &dj) in d.iter().enumerate() {
+                        let col = &mut g[(o + j) * ng + op..(o + j) * ng + op + w.len() / rows];
+                        for (x, &wv) in col.iter_mut().zip(w[j..].iter().step_by(rows)) {
+                            *x -= a * wv * dj;
+                        }
+                    }
+                    // G[post, pre_p] −= a diag(δ) W_p: column op + i takes column i of W_p
+                    for (i, wc) in w.chunks(rows).enumerate() {
+                        let col = &mut g[(op + i) * ng + o..(op + i) * ng + o + rows];
+                        for ((x, &wv), &dj) in col.iter_mut().zip(wc).zip(d.iter()) {
+                            *x -= a * wv * dj;
                         }
                     }
                 }
@@ -2198,10 +2209,13 @@ impl<T: Real> Simulator<T> {
                     if ws.zero_diag[k] {
                         // Q_k −= a_k diag(δ_k) E, and G_kk += a_k² diag(δ_k)²
                         let (a, o) = (fac(k), l.offset(post));
-                        let d = &ws.fdelta[k];
-                        for c in 0..b {
-                            for i in 0..d.len() {
-                                ws.gram_p[k][(i, c)] -= a * d[i] * ws.eps[(o + i, c)];
+                        let d = ws.fdelta[k].as_slice();
+                        let (ne, es) = (ws.eps.nrows(), ws.eps.as_slice());
+                        let gp = ws.gram_p[k].as_mut_slice();
+                        for (c, gc) in gp.chunks_mut(d.len()).enumerate().take(b) {
+                            let ec = &es[c * ne + o..c * ne + o + d.len()];
+                            for ((g, &di), &e) in gc.iter_mut().zip(d).zip(ec) {
+                                *g -= a * di * e;
                             }
                         }
                         for i in 0..d.len() {

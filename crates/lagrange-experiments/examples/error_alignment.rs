@@ -13,8 +13,15 @@
 //! ratio ‖ε‖/‖δ‖ and the relative difference ‖ε − δ‖/‖δ‖.
 //!
 //! ```text
-//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG]
+//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG] [REFINE]
 //! ```
+//!
+//! `REFINE` (default 1) divides dt by that factor and multiplies the steps per presentation by it
+//! (same presentation and fade in time), to separate time-discretisation error from the
+//! dynamics: at REFINE = 4 the output errors stay aligned through the fade (worst cosine 0.96
+//! instead of 0.54) while the hidden ones do not (0.77 instead of 0.76), and halving dt in
+//! training changed nothing measurable (10k/10k images, 3 epochs: 8.53, 6.97, 5.64 % against
+//! 8.56, 6.78, 5.77 % at dt = 1).
 
 use lagrange_core::Simulator;
 use lagrange_experiments::baseline::Backprop;
@@ -42,20 +49,21 @@ fn main() -> anyhow::Result<()> {
             None => default,
         })
     };
-    let (n_train, n_diag) = (arg(1, 200)?, arg(2, 20)?);
+    let (n_train, n_diag, refine) = (arg(1, 200)?, arg(2, 20)?, arg(3, 1)?.max(1));
     let cfg = RunConfig::load(&resolve_config("mnist-paper"))?;
     let m = cfg
         .mnist
         .clone()
         .ok_or_else(|| anyhow::anyhow!("not MNIST"))?;
     let (train, _, _) = load_data::<f64>(&m, cfg.seed)?;
-    let (b, beta, steps) = (m.batch, m.beta, m.steps_per_sample);
+    let (b, beta, steps) = (m.batch, m.beta, m.steps_per_sample * refine);
     anyhow::ensure!(
         (n_train + n_diag) * b <= train.x.ncols(),
         "at most {} batches",
         train.x.ncols() / b
     );
-    let model = cfg.model.model_config();
+    let mut model = cfg.model.model_config();
+    model.dt /= refine as f64;
     let act = model.activation;
     let mut sim = Simulator::new(build_network(&cfg)?, model, b)?;
     sim.set_beta_outputs(beta);
