@@ -80,7 +80,9 @@ pub struct StepInfo {
 }
 
 struct Slot<T: Real> {
+    /// M over all N neurons (empty when no rows are clamped: M is then assembled into `m`).
     full: DMatrix<T>,
+    /// The free block M_FF, factorised in place.
     m: DMatrix<T>,
     rhs: DMatrix<T>,
     perm: Vec<usize>,
@@ -1429,15 +1431,15 @@ impl<T: Real> Simulator<T> {
                 let o = (o_pre + j) * n + o_post;
                 ws_w[o..o + rows].copy_from_slice(wc);
             }
-            // Wᵀ block in 16×16 tiles (the strided writes of a plain loop miss the cache)
-            const TILE: usize = 16;
-            for j0 in (0..cols).step_by(TILE) {
-                for i0 in (0..rows).step_by(TILE) {
-                    for i in i0..(i0 + TILE).min(rows) {
-                        let o = (o_post + i) * n + o_pre;
-                        for j in j0..(j0 + TILE).min(cols) {
-                            ws_wt[o + j] = w[j * rows + i];
-                        }
+            // Wᵀ block, eight columns of W at a time: eight sequential read streams and one
+            // contiguous 8-wide write per row (a plain loop writes with stride n)
+            for jb in (0..cols).step_by(8) {
+                let jn = (cols - jb).min(8);
+                let src = &w[jb * rows..(jb + jn) * rows];
+                for i in 0..rows {
+                    let o = (o_post + i) * n + o_pre + jb;
+                    for (k, d) in ws_wt[o..o + jn].iter_mut().enumerate() {
+                        *d = src[k * rows + i];
                     }
                 }
             }
@@ -1533,12 +1535,14 @@ impl<T: Real> Simulator<T> {
         let b = self.state.batch();
         let ncol = chunk_cols(b);
         let nslots = b.div_ceil(ncol);
+        // the full N×N M is only needed to subtract the clamped columns (f0 > 0)
+        let nfull = if f0 > 0 { n } else { 0 };
         if self.ws.slots.len() != nslots
             || self
                 .ws
                 .slots
                 .first()
-                .is_some_and(|s| s.m.nrows() != nf || s.full.nrows() != n)
+                .is_some_and(|s| s.m.nrows() != nf || s.full.nrows() != nfull)
         {
             let req = StackReq::any_of(&[
                 faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
@@ -1555,7 +1559,7 @@ impl<T: Real> Simulator<T> {
             ]);
             self.ws.slots = (0..nslots)
                 .map(|_| Slot {
-                    full: DMatrix::zeros(n, n),
+                    full: DMatrix::zeros(nfull, nfull),
                     m: DMatrix::zeros(nf, nf),
                     rhs: DMatrix::zeros(nf, 1),
                     perm: vec![0; nf],
@@ -1577,7 +1581,12 @@ impl<T: Real> Simulator<T> {
                 let nc = uch.len() / n;
                 for j in 0..nc {
                     let c = k * ncol + j;
-                    this.assemble_dense(c, &mut slot.full);
+                    // without clamped rows M is assembled straight into the factor's storage
+                    if f0 == 0 {
+                        this.assemble_dense(c, &mut slot.m);
+                    } else {
+                        this.assemble_dense(c, &mut slot.full);
+                    }
                     // rhs_F = r_F − M_FC u̇_C
                     for i in 0..nf {
                         let mut v = this.ws.g[(f0 + i, c)];
@@ -1590,13 +1599,19 @@ impl<T: Real> Simulator<T> {
                         continue;
                     }
                     let copy_m = |slot: &mut Slot<T>| {
+                        if f0 == 0 {
+                            this.assemble_dense(c, &mut slot.m);
+                            return;
+                        }
                         let (full, m) = (slot.full.as_slice(), slot.m.as_mut_slice());
                         for j in 0..nf {
                             let o = (f0 + j) * n;
                             m[j * nf..(j + 1) * nf].copy_from_slice(&full[o + f0..o + n]);
                         }
                     };
-                    copy_m(slot);
+                    if f0 > 0 {
+                        copy_m(slot);
+                    }
                     let mut solved = false;
                     if use_chol {
                         let stack = MemStack::new(&mut slot.mem);

@@ -183,10 +183,26 @@ fn cholesky_falls_back_to_lu_when_h_is_indefinite() {
     )
     .unwrap();
     sim.state_mut().u = random_matrix(n, 8, -4.0, 4.0, 22);
+    // the same net solved by LU throughout: the fallback must give its u̇ (the factor storage
+    // holds a failed partial Cholesky factor when LU takes over)
+    let mut lu = Simulator::new(
+        sim.network().clone(),
+        ModelConfig {
+            solver: Solver::Lu,
+            ..sim.config().clone()
+        },
+        8,
+    )
+    .unwrap();
+    lu.state_mut().u = sim.state().u.clone();
     let mut fallbacks = 0;
     for _ in 0..5 {
-        if let Ok(info) = sim.step(&DMatrix::zeros(0, 8), &DMatrix::zeros(0, 8), false) {
+        let (x, y) = (DMatrix::zeros(0, 8), DMatrix::zeros(0, 8));
+        if let Ok(info) = sim.step(&x, &y, false) {
             fallbacks += info.cholesky_fallbacks;
+            lu.step(&x, &y, false).unwrap();
+            let e = rel_err(sim.state().udot.as_slice(), lu.state().udot.as_slice());
+            assert!(e < 1e-10, "fallback u̇ vs LU u̇: {e:.2e}");
         }
     }
     assert!(
