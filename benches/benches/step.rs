@@ -5,7 +5,9 @@
 //!   alone (`update_*`: W += dt Ẇ) of the MNIST exact and iEEG layered steps;
 //! * `limits`: the machine's reference operations of matching shape, measured in the same run
 //!   (an f32 GEMM of the MNIST forward shape; dense Cholesky factor + solve of the iEEG sizes,
-//!   sequential as the simulator runs them).
+//!   sequential as the simulator runs them; the iEEG steps without their solve, i.e. an Euler
+//!   step of the same nets: rates, errors, products, plasticity and update, what any exact
+//!   method does besides solving).
 //!
 //! The FLOP count of every id is written to `target/criterion/lagrange-flops.json` so that
 //! `cargo xtask bench` can print GFLOP/s.
@@ -13,7 +15,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
-use lagrange_benches::{ieeg_layered, ieeg_recurrent, mnist_b180, mnist_paper_b50};
+use lagrange_benches::{
+    ieeg_layered, ieeg_layered_with, ieeg_recurrent, ieeg_recurrent_with, mnist_b180,
+    mnist_paper_b50,
+};
 use lagrange_core::Method;
 
 fn threads() -> usize {
@@ -47,6 +52,8 @@ fn benches(c: &mut Criterion) {
     let mut me = mnist_b180(Method::Exact);
     let mut mu = mnist_b180(Method::Euler);
     let mut mp = mnist_paper_b50();
+    let mut ile = ieeg_layered_with(Method::Euler);
+    let mut ire = ieeg_recurrent_with(Method::Euler);
     // limits: GEMM of the largest MNIST product (300×784 · 784×180, f32) and dense SPD solves
     let (m, k, n) = (300, 784, 180);
     let a = Mat::<f32>::from_fn(m, k, |i, j| ((i * 7 + j) % 13) as f32 * 0.01);
@@ -85,6 +92,8 @@ fn benches(c: &mut Criterion) {
             "limits/cholesky_solve_f64_96",
             96f64.powi(3) / 3.0 + 2.0 * 96f64.powi(2),
         ),
+        ("limits/ieeg_layered_nosolve_f64", ile.flops),
+        ("limits/ieeg_recurrent_nosolve_f64", ire.flops),
     ]);
     let mut g = c.benchmark_group("step");
     g.sample_size(20);
@@ -133,6 +142,8 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    g.bench_function("ieeg_layered_nosolve_f64", |b| b.iter(|| ile.step()));
+    g.bench_function("ieeg_recurrent_nosolve_f64", |b| b.iter(|| ire.step()));
     g.finish();
 }
 

@@ -1,7 +1,10 @@
 //! Runs one benchmark workload for a number of steps (for `perf record`):
 //! `cargo run --profile profiling -p lagrange-benches --example profile -- mnist_exact 200`.
 
-use lagrange_benches::{ieeg_layered, ieeg_recurrent, mnist_b180, mnist_paper_b50};
+use lagrange_benches::{
+    ieeg_layered, ieeg_layered_with, ieeg_recurrent, ieeg_recurrent_with, mnist_b180,
+    mnist_paper_b50,
+};
 use lagrange_core::Method;
 use std::time::Instant;
 
@@ -17,6 +20,14 @@ fn main() {
         }
         "ieeg_recurrent" => {
             let mut w = ieeg_recurrent();
+            (0..steps).for_each(|_| w.step());
+        }
+        "ieeg_layered_nosolve" => {
+            let mut w = ieeg_layered_with(Method::Euler);
+            (0..steps).for_each(|_| w.step());
+        }
+        "ieeg_recurrent_nosolve" => {
+            let mut w = ieeg_recurrent_with(Method::Euler);
             (0..steps).for_each(|_| w.step());
         }
         "mnist_paper" => {

@@ -93,14 +93,25 @@ fn build<T: Real>(
 
 /// An iEEG net: sigmoid, B = 1, exact solve (Cholesky with LU fallback), training, β = 0.1 on
 /// the visible layer. FLOPs: dense factor + assembly (2N³/3) plus 12 products with W.
-fn ieeg(layers: &[usize], arch: Architecture, std: f64, seed: u64) -> Workload<f64> {
+fn ieeg(
+    layers: &[usize],
+    arch: Architecture,
+    std: f64,
+    seed: u64,
+    method: Method,
+) -> Workload<f64> {
     let factors = vec![1.0; layers.len() - 1];
     let net = network(layers, arch, factors, std, seed);
     let n = net.n() as f64;
-    let flops = n * n * n / 3.0 * 2.0 + 12.0 * net.n_synapses() as f64;
+    let products = 12.0 * net.n_synapses() as f64;
+    let flops = match method {
+        Method::Exact => n * n * n / 3.0 * 2.0 + products,
+        _ => products,
+    };
     let cfg = ModelConfig {
         activation: Activation::Sigmoid,
         solver: Solver::Cholesky,
+        method,
         lr_weights: 1e-3,
         ..Default::default()
     };
@@ -109,12 +120,30 @@ fn ieeg(layers: &[usize], arch: Architecture, std: f64, seed: u64) -> Workload<f
 
 /// iEEG layered-recurrent net [0, 40, 100, 56] (19 200 synapses).
 pub fn ieeg_layered() -> Workload<f64> {
-    ieeg(&[0, 40, 100, 56], Architecture::LayeredRecurrent, 0.3, 1)
+    ieeg_layered_with(Method::Exact)
 }
 
 /// iEEG fully recurrent net [0, 40, 56] (9 120 synapses).
 pub fn ieeg_recurrent() -> Workload<f64> {
-    ieeg(&[0, 40, 56], Architecture::FullyRecurrent, 0.1, 2)
+    ieeg_recurrent_with(Method::Exact)
+}
+
+/// The iEEG layered-recurrent workload with another method. With [`Method::Euler`] the step does
+/// everything an exact step does except the linear solve (rates, errors, the products with W
+/// and Ẇ, plasticity, the update): a lower bound of the exact step's time.
+pub fn ieeg_layered_with(method: Method) -> Workload<f64> {
+    ieeg(
+        &[0, 40, 100, 56],
+        Architecture::LayeredRecurrent,
+        0.3,
+        1,
+        method,
+    )
+}
+
+/// The iEEG fully recurrent workload with another method (see [`ieeg_layered_with`]).
+pub fn ieeg_recurrent_with(method: Method) -> Workload<f64> {
+    ieeg(&[0, 40, 56], Architecture::FullyRecurrent, 0.1, 2, method)
 }
 
 /// The reference MNIST net 784-300-100-10, hard-sigmoid, B = 180, dynamic inputs as the

@@ -35,6 +35,12 @@ const PARTS: [&str; 4] = [
 const GEMM: &str = "limits/gemm_f32_300x784x180";
 const CHOL196: &str = "limits/cholesky_solve_f64_196";
 const CHOL96: &str = "limits/cholesky_solve_f64_96";
+/// The iEEG steps without their linear solve (an Euler step of the same nets): what an exact
+/// step costs besides the solve, a lower bound of its time.
+const NOSOLVE: [&str; 2] = [
+    "limits/ieeg_layered_nosolve_f64",
+    "limits/ieeg_recurrent_nosolve_f64",
+];
 
 /// Minimum 1 → 2 thread speed-up of the batched (MNIST) steps.
 const MIN_SPEEDUP: f64 = 1.7;
@@ -145,6 +151,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ]
     .into_iter()
     .chain(PARTS)
+    .chain(NOSOLVE)
     {
         for (baseline, map) in [("t1", &mut t1), ("t2", &mut t2)] {
             match median_ns(&crit_dir, id, baseline, start) {
@@ -382,6 +389,7 @@ fn render(
         .into_iter()
         .chain(PARTS.map(|p| (p, "")))
         .chain([GEMM, CHOL196, CHOL96].map(|l| (l, " (limit)")))
+        .chain(NOSOLVE.map(|l| (l, " (limit)")))
     {
         let m2 = t2.get(id).copied();
         let m1 = t1.get(id).copied();
