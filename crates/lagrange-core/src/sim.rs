@@ -617,7 +617,7 @@ impl<T: Real> Simulator<T> {
         let n = self.network.n();
         self.dense_prepare_shared();
         let mut h = DMatrix::zeros(n, n);
-        self.assemble_dense(sample, &mut h);
+        self.assemble_dense(sample, &mut h, false);
         let tau = T::c(self.config.tau);
         Ok((h * tau, self.ws.g.column(sample) * tau))
     }
@@ -1489,8 +1489,9 @@ impl<T: Real> Simulator<T> {
         }
     }
 
-    /// M = H/τ of sample `c` over all N neurons, into `h`.
-    fn assemble_dense(&self, c: usize, h: &mut DMatrix<T>) {
+    /// M = H/τ of sample `c` over all N neurons, into `h`. With `lower`, only the lower triangle
+    /// of the weight-transport M is written (all a Cholesky factorisation reads).
+    fn assemble_dense(&self, c: usize, h: &mut DMatrix<T>, lower: bool) {
         let n = self.network.n();
         let ws = &self.ws;
         let d = &ws.d.as_slice()[c * n..(c + 1) * n];
@@ -1507,7 +1508,8 @@ impl<T: Real> Simulator<T> {
                     &g[j * n..(j + 1) * n],
                 );
                 let dj = d[j];
-                for i in 0..n {
+                let i0 = if lower { j } else { 0 };
+                for i in i0..n {
                     hc[i] = -wc[i] * dj - d[i] * wr[i] + d[i] * gc[i] * dj;
                 }
             }
@@ -1583,9 +1585,9 @@ impl<T: Real> Simulator<T> {
                     let c = k * ncol + j;
                     // without clamped rows M is assembled straight into the factor's storage
                     if f0 == 0 {
-                        this.assemble_dense(c, &mut slot.m);
+                        this.assemble_dense(c, &mut slot.m, use_chol);
                     } else {
-                        this.assemble_dense(c, &mut slot.full);
+                        this.assemble_dense(c, &mut slot.full, false);
                     }
                     // rhs_F = r_F − M_FC u̇_C
                     for i in 0..nf {
@@ -1600,7 +1602,7 @@ impl<T: Real> Simulator<T> {
                     }
                     let copy_m = |slot: &mut Slot<T>| {
                         if f0 == 0 {
-                            this.assemble_dense(c, &mut slot.m);
+                            this.assemble_dense(c, &mut slot.m, false);
                             return;
                         }
                         let (full, m) = (slot.full.as_slice(), slot.m.as_mut_slice());
