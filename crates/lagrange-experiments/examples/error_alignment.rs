@@ -13,7 +13,7 @@
 //! ratio ‖ε‖/‖δ‖ and the relative difference ‖ε − δ‖/‖δ‖.
 //!
 //! ```text
-//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG] [REFINE]
+//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG] [REFINE] [sigmoid]
 //! ```
 //!
 //! `REFINE` (default 1) divides dt by that factor and multiplies the steps per presentation by it
@@ -64,6 +64,9 @@ fn main() -> anyhow::Result<()> {
     );
     let mut model = cfg.model.model_config();
     model.dt /= refine as f64;
+    if std::env::args().nth(4).as_deref() == Some("sigmoid") {
+        model.activation = lagrange_core::Activation::Sigmoid;
+    }
     let act = model.activation;
     let mut sim = Simulator::new(build_network(&cfg)?, model, b)?;
     sim.set_beta_outputs(beta);
