@@ -91,8 +91,9 @@ fn build<T: Real>(
     }
 }
 
-/// An iEEG net: sigmoid, B = 1, exact solve (Cholesky with LU fallback), training, β = 0.1 on
-/// the visible layer. FLOPs: dense factor + assembly (2N³/3) plus 12 products with W.
+/// An iEEG net: sigmoid, B = 1, training, β = 0.1 on the visible layer, stepped by `method`
+/// (exact: dense solve, Cholesky with LU fallback). FLOPs: 12 products with W, plus for the
+/// exact method the dense factor + assembly (2N³/3).
 fn ieeg(
     layers: &[usize],
     arch: Architecture,

@@ -1583,10 +1583,8 @@ impl<T: Real> Simulator<T> {
                 let nc = uch.len() / n;
                 for j in 0..nc {
                     let c = k * ncol + j;
-                    // without clamped rows M is assembled straight into the factor's storage
-                    if f0 == 0 {
-                        this.assemble_dense(c, &mut slot.m, use_chol);
-                    } else {
+                    // the full M only to subtract the clamped columns
+                    if f0 > 0 {
                         this.assemble_dense(c, &mut slot.full, false);
                     }
                     // rhs_F = r_F − M_FC u̇_C
@@ -1600,9 +1598,12 @@ impl<T: Real> Simulator<T> {
                     if nf == 0 {
                         continue;
                     }
-                    let copy_m = |slot: &mut Slot<T>| {
+                    // M_FF into the factor's storage: without clamped rows assembled straight
+                    // there (`lower`: only the triangle a Cholesky factorisation reads), else
+                    // copied out of the full M
+                    let fill_m = |slot: &mut Slot<T>, lower: bool| {
                         if f0 == 0 {
-                            this.assemble_dense(c, &mut slot.m, false);
+                            this.assemble_dense(c, &mut slot.m, lower);
                             return;
                         }
                         let (full, m) = (slot.full.as_slice(), slot.m.as_mut_slice());
@@ -1611,9 +1612,7 @@ impl<T: Real> Simulator<T> {
                             m[j * nf..(j + 1) * nf].copy_from_slice(&full[o + f0..o + n]);
                         }
                     };
-                    if f0 > 0 {
-                        copy_m(slot);
-                    }
+                    fill_m(slot, use_chol);
                     let mut solved = false;
                     if use_chol {
                         let stack = MemStack::new(&mut slot.mem);
@@ -1631,7 +1630,7 @@ impl<T: Real> Simulator<T> {
                             solved = true;
                         } else {
                             counts.2 += 1;
-                            copy_m(slot);
+                            fill_m(slot, false);
                         }
                     }
                     if !solved {
@@ -2119,14 +2118,17 @@ impl<T: Real> Simulator<T> {
                     continue;
                 }
                 let (a, d, o) = (fac(kz), ws.fdelta[kz].as_slice(), l.offset(z.post));
+                if d.is_empty() {
+                    continue;
+                }
                 let ng = ws.gram.nrows();
                 let g = ws.gram.as_mut_slice();
                 for p in projections.iter().filter(|p| p.post == z.post) {
-                    let (op, w) = (l.offset(p.pre), p.weights.as_slice());
+                    let (op, w, cols) = (l.offset(p.pre), p.weights.as_slice(), p.weights.ncols());
                     let rows = d.len();
                     // G[pre_p, post] −= a W_pᵀ diag(δ): column o + j takes row j of W_p
                     for (j, &dj) in d.iter().enumerate() {
-                        let col = &mut g[(o + j) * ng + op..(o + j) * ng + op + w.len() / rows];
+                        let col = &mut g[(o + j) * ng + op..(o + j) * ng + op + cols];
                         for (x, &wv) in col.iter_mut().zip(w[j..].iter().step_by(rows)) {
                             *x -= a * wv * dj;
                         }
@@ -2223,7 +2225,7 @@ impl<T: Real> Simulator<T> {
                         fac(k) * T::c(0.5),
                         Par::Seq,
                     );
-                    if ws.zero_diag[k] {
+                    if ws.zero_diag[k] && !ws.fdelta[k].is_empty() {
                         // Q_k −= a_k diag(δ_k) E, and G_kk += a_k² diag(δ_k)²
                         let (a, o) = (fac(k), l.offset(post));
                         let d = ws.fdelta[k].as_slice();

@@ -106,6 +106,7 @@ fn main() -> anyhow::Result<()> {
             let l = net.layers();
             let u = &sim.state().u;
             let rho = |v: &DMatrix<f64>| v.map(|z| act.rho(z));
+            let slope_of = |v: &DMatrix<f64>| v.map(|z| act.eval(z).1);
             // NLA: ε of the hidden and output layers (u after this step, clamped input rows = x)
             let us: Vec<DMatrix<f64>> = (0..3)
                 .map(|i| u.rows(l.offset(i), l.size(i)).clone_owned())
@@ -121,10 +122,8 @@ fn main() -> anyhow::Result<()> {
             // backprop on the free forward pass of the presented input
             let free = bp.forward(&x);
             let d_o = (&y - &free[1]) * beta;
-            let d_h = free[0]
-                .map(|z| act.eval(z).1)
-                .component_mul(&(bp.weights[1].transpose() * &d_o));
-            let slope = us[1].map(|z| act.eval(z).1);
+            let d_h = slope_of(&free[0]).component_mul(&(bp.weights[1].transpose() * &d_o));
+            let slope = slope_of(&us[1]);
             let stat = slope.component_mul(&(bp.weights[1].transpose() * &eps[1]));
             let resid = &eps[0] - &stat;
             for c in 0..b {
