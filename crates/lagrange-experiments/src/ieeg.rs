@@ -235,6 +235,18 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         &ridge.predict(&data.heldout.rows(0, f0).clone_owned()),
         &data.heldout.rows(f0, free).clone_owned(),
     );
+    // Diagnostics of the data, not baselines: the same regression fitted on the held-out window
+    // itself (the best linear completion there; far below `ridge_heldout` when the relation
+    // between clamped and free channels changes between the windows), and predicting 0.
+    let (held_c, held_f) = (
+        data.heldout.rows(0, f0).clone_owned(),
+        data.heldout.rows(f0, free).clone_owned(),
+    );
+    let ridge_in_heldout = mse(
+        &Ridge::fit(&held_c, &held_f, s.ridge_lambda)?.predict(&held_c),
+        &held_f,
+    );
+    let zero_heldout = mse(&DMatrix::zeros(free, held_f.ncols()), &held_f);
 
     let beta_train: Vec<T> = vec![T::c(s.beta_train); c];
     let beta_test: Vec<T> = (0..c)
@@ -302,7 +314,8 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         "{}: iEEG, layers {:?} ({}), N = {}, {} plastic synapses, {} precision\n  \
          {c} visible channels, {free} free at test; training window {t1} steps × {} repetitions, held-out {t2} steps\n  \
          measured {:.3} ms per training step → about {:.1} s per epoch, {:.1} min for {} epochs\n  \
-         ridge baseline (λ = {}): free-channel MSE {:.4} on the training window, {:.4} held out\n  output: {}",
+         ridge baseline (λ = {}): free-channel MSE {:.4} on the training window, {:.4} held out\n  \
+         held-out window: ridge fitted there {:.4}, predicting 0 {:.4}\n  output: {}",
         cfg.name,
         cfg.network.layers,
         cfg.network.architecture,
@@ -317,6 +330,8 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         s.ridge_lambda,
         ridge_train,
         ridge_heldout,
+        ridge_in_heldout,
+        zero_heldout,
         dir.display()
     );
     metrics.startup.insert("neurons".into(), net.n() as f64);
@@ -330,6 +345,12 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
     metrics
         .startup
         .insert("ridge_heldout_cost".into(), ridge_heldout);
+    metrics
+        .startup
+        .insert("ridge_fitted_on_heldout_cost".into(), ridge_in_heldout);
+    metrics
+        .startup
+        .insert("zero_prediction_heldout_cost".into(), zero_heldout);
 
     let x = DMatrix::<T>::zeros(0, 1);
     let dt_s = cfg.model.dt / 1000.0;

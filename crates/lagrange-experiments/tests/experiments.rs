@@ -187,6 +187,22 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
         assert_eq!(x.values, y.values);
     }
     assert!(mb.finished);
+    // the data diagnostics: a least-squares fit with an unpenalised intercept never does worse
+    // in its own window than predicting 0 (W = 0 with the mean is one of its candidates)
+    let st = |k: &str| *ma.startup.get(k).unwrap_or_else(|| panic!("{k} missing"));
+    let (fit, zero) = (
+        st("ridge_fitted_on_heldout_cost"),
+        st("zero_prediction_heldout_cost"),
+    );
+    assert!(
+        fit.is_finite() && zero.is_finite() && fit > 0.0,
+        "{fit} {zero}"
+    );
+    assert!(
+        fit <= zero,
+        "in-window ridge {fit} worse than predicting 0 ({zero})"
+    );
+    assert!(st("ridge_heldout_cost").is_finite());
     for f in [
         "metrics.csv",
         "cost.png",
