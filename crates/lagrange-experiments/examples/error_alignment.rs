@@ -15,11 +15,13 @@
 //! units whose ρ′ changed in the step (with the hard sigmoid: units crossing a kink).
 //!
 //! ```text
-//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG] [REFINE] [sigmoid|hard] [HIDDEN]
+//! cargo run --release -p lagrange-experiments --example error_alignment [TRAIN] [DIAG] [REFINE] [sigmoid|hard] [HIDDEN] [FADE]
 //! ```
 //!
 //! `HIDDEN` (default: the config's 500) changes the hidden layer's size, so that the smooth
 //! sigmoid, whose ρ″ term sends the step down the general dense solve, runs in minutes.
+//! `FADE` (default: the reference's fade, a logistic 3.6 steps wide) is the width in steps of
+//! the fade's logistic (`fade_weights_width`, the config's `mnist.fade_width`).
 //!
 //! `REFINE` (default 1) divides dt by that factor and multiplies the steps per presentation by it
 //! (same presentation and fade in time), to separate time-discretisation error from the
@@ -51,7 +53,7 @@ use lagrange_core::Simulator;
 use lagrange_experiments::baseline::Backprop;
 use lagrange_experiments::config::RunConfig;
 use lagrange_experiments::mnist::load_data;
-use lagrange_experiments::protocol::fade_weights;
+use lagrange_experiments::protocol::{fade_weights, fade_weights_width};
 use lagrange_experiments::resolve_config;
 use lagrange_experiments::run::build_network;
 use nalgebra::{DMatrix, DVectorView};
@@ -103,7 +105,10 @@ fn main() -> anyhow::Result<()> {
     let act = model.activation;
     let mut sim = Simulator::new(build_network(&cfg)?, model, b)?;
     sim.set_beta_outputs(beta);
-    let fade = fade_weights(steps);
+    let fade = match std::env::args().nth(6) {
+        Some(w) => fade_weights_width(steps, w.parse()?),
+        None => fade_weights(steps),
+    };
     let mut prev: Option<(DMatrix<f64>, DMatrix<f64>)> = None;
     // per step of a presentation: hidden (cos, ratio, rel), output (cos, ratio, rel), then the
     // hidden stationarity residual ‖ε_h − ρ′(u_h)⊙W₂ᵀε_o‖/‖ε_h‖ and the share of hidden units

@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         steps: 50,
         fade: true,
         beta: 0.5,
+        fade_width: None,
     });
     for epoch in 0..=60 {
         if epoch % 20 == 0 {

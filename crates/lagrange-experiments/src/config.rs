@@ -382,6 +382,11 @@ pub struct MnistSection {
     pub steps_per_sample: usize,
     /// Logistic fade between consecutive samples (spec §8.1).
     pub fade: bool,
+    /// Width in steps of the fade's logistic, centred at 5 widths
+    /// ([`crate::protocol::fade_weights_width`]); absent: the reference's (3.6 steps at 100 steps
+    /// per sample, centred at step 18).
+    #[serde(default)]
+    pub fade_width: Option<f64>,
     /// β on the outputs while training (0 when testing).
     pub beta: f64,
     /// Number of evaluations; epoch 0 is untrained when `untrained_epoch0`.
@@ -740,6 +745,9 @@ impl RunConfig {
                     return Err(ConfigError::invalid("mnist.epochs", "must be >= 1"));
                 }
                 check_nonneg(m.beta, "mnist.beta")?;
+                if let Some(w) = m.fade_width {
+                    check_pos(w, "mnist.fade_width")?;
+                }
                 check_schedule(&m.lr_schedule, "mnist")?;
                 if let MnistData::Reference {
                     train_per_class,

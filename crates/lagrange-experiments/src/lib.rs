@@ -24,7 +24,7 @@ pub mod replay;
 pub mod run;
 
 pub use config::{ConfigError, RunConfig};
-pub use protocol::{PresentOptions, Presenter, Stream, fade_weights};
+pub use protocol::{PresentOptions, Presenter, Stream, fade_weights, fade_weights_width};
 pub use replay::{ReplayError, ReplayReport, replay_file};
 pub use run::{RunOptions, check_dir};
 

@@ -126,6 +126,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         steps: m.steps_per_sample,
         fade: m.fade,
         beta: m.beta,
+        fade_width: m.fade_width,
     };
     let seconds_per_epoch = n_train as f64 * m.steps_per_sample as f64 * dt / 1000.0;
     let trained_before = |epoch: usize| -> usize {

@@ -28,6 +28,17 @@ pub fn fade_weights(n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Fade weights of a presentation of `n` steps with a logistic of width `width` steps:
+/// `1/(1 + exp(−(i − 5·width)/width))`, so that, as with [`fade_weights`] (whose width is
+/// 3.6 steps at n = 100), every presentation starts at weight σ(−5) ≈ 0.0067 and the weight
+/// is 0.5 at step 5·width. A wider fade changes the input more slowly than the reference's,
+/// whose 3.6 ms is faster than τ = 10 ms.
+pub fn fade_weights_width(n: usize, width: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| 1.0 / (1.0 + (-(i as f64 - 5.0 * width) / width).exp()))
+        .collect()
+}
+
 /// Options of [`Presenter`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PresentOptions {
@@ -37,6 +48,9 @@ pub struct PresentOptions {
     pub fade: bool,
     /// β on the outputs while fitting (predict uses 0).
     pub beta: f64,
+    /// Width in steps of the fade's logistic ([`fade_weights_width`]); `None`: the reference's
+    /// ([`fade_weights`]).
+    pub fade_width: Option<f64>,
 }
 
 impl Default for PresentOptions {
@@ -45,6 +59,7 @@ impl Default for PresentOptions {
             steps: 100,
             fade: true,
             beta: 0.1,
+            fade_width: None,
         }
     }
 }
@@ -64,7 +79,13 @@ impl<T: Real> Presenter<T> {
     /// A presenter with no previous batch.
     pub fn new(options: PresentOptions) -> Self {
         Presenter {
-            weights: fade_weights(options.steps).into_iter().map(T::c).collect(),
+            weights: match options.fade_width {
+                Some(w) => fade_weights_width(options.steps, w),
+                None => fade_weights(options.steps),
+            }
+            .into_iter()
+            .map(T::c)
+            .collect(),
             options,
             previous: None,
         }

@@ -3,7 +3,9 @@
 use lagrange_core::{Activation, Layers, ModelConfig, Network, Simulator};
 use lagrange_experiments::config::RunConfig;
 use lagrange_experiments::io::{Checkpoint, Metrics};
-use lagrange_experiments::{PresentOptions, Presenter, RunOptions, fade_weights};
+use lagrange_experiments::{
+    PresentOptions, Presenter, RunOptions, fade_weights, fade_weights_width,
+};
 use nalgebra::{DMatrix, DVector};
 use std::path::{Path, PathBuf};
 
@@ -117,6 +119,33 @@ fn fade_weights_match_the_reference() {
     assert_eq!(w[18], 0.5);
     assert!((w[99] - (1.0 - 1.7e-10)).abs() < 1e-10);
     assert!(w.windows(2).all(|p| p[1] > p[0]));
+    // the same logistic with the reference's width (3.6 steps at n = 100), written the other way
+    let v = fade_weights_width(100, 3.6);
+    for (a, b) in w.iter().zip(&v) {
+        assert!((a - b).abs() < 1e-14, "{a} {b}");
+    }
+    // a wider fade: the same start, 0.5 at five widths, still increasing, ends near 1
+    let v = fade_weights_width(100, 8.0);
+    assert!((v[0] - w[0]).abs() < 1e-15);
+    assert_eq!(v[40], 0.5);
+    assert!(v.windows(2).all(|p| p[1] > p[0]));
+    assert!(v[99] > 0.999 && v[99] < 1.0);
+    // and a width that is not > 0 is a named config error
+    let text =
+        std::fs::read_to_string(lagrange_experiments::resolve_config("mnist-paper")).unwrap();
+    assert!(text.contains("fade_width: Some(8.0),"));
+    for bad in ["0.0", "-2.0", "inf"] {
+        let t = text.replace(
+            "fade_width: Some(8.0),",
+            &format!("fade_width: Some({bad}),"),
+        );
+        let e = RunConfig::from_ron(&t, Path::new("x.ron"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mnist.fade_width"), "{e}");
+    }
 }
 
 #[test]
@@ -288,6 +317,7 @@ fn fit_and_predict_learn_a_tiny_mapping() {
         steps: 30,
         fade: true,
         beta: 0.5,
+        fade_width: None,
     });
     let err = |o: &DMatrix<f64>| (o - &y).norm();
     let before = err(&p.predict(&mut sim, &x, 2).unwrap());
