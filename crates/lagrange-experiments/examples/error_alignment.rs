@@ -59,7 +59,7 @@ use lagrange_core::Simulator;
 use lagrange_experiments::baseline::Backprop;
 use lagrange_experiments::config::RunConfig;
 use lagrange_experiments::mnist::load_data;
-use lagrange_experiments::protocol::{fade_weights, fade_weights_width};
+use lagrange_experiments::protocol::fade_weights_for;
 use lagrange_experiments::resolve_config;
 use lagrange_experiments::run::build_network;
 use nalgebra::{DMatrix, DVectorView};
@@ -111,10 +111,8 @@ fn main() -> anyhow::Result<()> {
     let act = model.activation;
     let mut sim = Simulator::new(build_network(&cfg)?, model, b)?;
     sim.set_beta_outputs(beta);
-    let fade = match std::env::args().nth(6) {
-        Some(w) => fade_weights_width(steps, w.parse()?),
-        None => fade_weights(steps),
-    };
+    let width = std::env::args().nth(6).map(|w| w.parse()).transpose()?;
+    let fade = fade_weights_for(steps, width);
     let mut prev: Option<(DMatrix<f64>, DMatrix<f64>)> = None;
     // per step of a presentation: hidden (cos, ratio, rel), output (cos, ratio, rel), then the
     // hidden stationarity residual ‖ε_h − ρ′(u_h)⊙W₂ᵀε_o‖/‖ε_h‖ and the share of hidden units

@@ -222,26 +222,14 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
     let hash = cfg.hash();
 
     // ridge baseline: clamped channels → free channels, fitted on the training window
-    let ridge = Ridge::fit(
-        &data.train.rows(0, f0).clone_owned(),
-        &data.train.rows(f0, free).clone_owned(),
-        s.ridge_lambda,
-    )?;
-    let ridge_train = mse(
-        &ridge.predict(&data.train.rows(0, f0).clone_owned()),
-        &data.train.rows(f0, free).clone_owned(),
-    );
-    let ridge_heldout = mse(
-        &ridge.predict(&data.heldout.rows(0, f0).clone_owned()),
-        &data.heldout.rows(f0, free).clone_owned(),
-    );
+    let split = |m: &DMatrix<f64>| (m.rows(0, f0).clone_owned(), m.rows(f0, free).clone_owned());
+    let ((train_c, train_f), (held_c, held_f)) = (split(&data.train), split(&data.heldout));
+    let ridge = Ridge::fit(&train_c, &train_f, s.ridge_lambda)?;
+    let ridge_train = mse(&ridge.predict(&train_c), &train_f);
+    let ridge_heldout = mse(&ridge.predict(&held_c), &held_f);
     // Diagnostics of the data, not baselines: the same regression fitted on the held-out window
     // itself (the best linear completion there; far below `ridge_heldout` when the relation
     // between clamped and free channels changes between the windows), and predicting 0.
-    let (held_c, held_f) = (
-        data.heldout.rows(0, f0).clone_owned(),
-        data.heldout.rows(f0, free).clone_owned(),
-    );
     let ridge_in_heldout = mse(
         &Ridge::fit(&held_c, &held_f, s.ridge_lambda)?.predict(&held_c),
         &held_f,
@@ -334,23 +322,17 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         zero_heldout,
         dir.display()
     );
-    metrics.startup.insert("neurons".into(), net.n() as f64);
-    metrics
-        .startup
-        .insert("synapses".into(), net.n_synapses() as f64);
-    metrics.startup.insert("ms_per_step".into(), per_step * 1e3);
-    metrics
-        .startup
-        .insert("ridge_train_cost".into(), ridge_train);
-    metrics
-        .startup
-        .insert("ridge_heldout_cost".into(), ridge_heldout);
-    metrics
-        .startup
-        .insert("ridge_fitted_on_heldout_cost".into(), ridge_in_heldout);
-    metrics
-        .startup
-        .insert("zero_prediction_heldout_cost".into(), zero_heldout);
+    for (key, value) in [
+        ("neurons", net.n() as f64),
+        ("synapses", net.n_synapses() as f64),
+        ("ms_per_step", per_step * 1e3),
+        ("ridge_train_cost", ridge_train),
+        ("ridge_heldout_cost", ridge_heldout),
+        ("ridge_fitted_on_heldout_cost", ridge_in_heldout),
+        ("zero_prediction_heldout_cost", zero_heldout),
+    ] {
+        metrics.startup.insert(key.into(), value);
+    }
 
     let x = DMatrix::<T>::zeros(0, 1);
     let dt_s = cfg.model.dt / 1000.0;

@@ -39,6 +39,15 @@ pub fn fade_weights_width(n: usize, width: f64) -> Vec<f64> {
         .collect()
 }
 
+/// The fade weights of [`PresentOptions`]: [`fade_weights_width`] with `width`, or the
+/// reference's [`fade_weights`] when it is `None`.
+pub fn fade_weights_for(n: usize, width: Option<f64>) -> Vec<f64> {
+    match width {
+        Some(w) => fade_weights_width(n, w),
+        None => fade_weights(n),
+    }
+}
+
 /// Options of [`Presenter`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PresentOptions {
@@ -79,13 +88,10 @@ impl<T: Real> Presenter<T> {
     /// A presenter with no previous batch.
     pub fn new(options: PresentOptions) -> Self {
         Presenter {
-            weights: match options.fade_width {
-                Some(w) => fade_weights_width(options.steps, w),
-                None => fade_weights(options.steps),
-            }
-            .into_iter()
-            .map(T::c)
-            .collect(),
+            weights: fade_weights_for(options.steps, options.fade_width)
+                .into_iter()
+                .map(T::c)
+                .collect(),
             options,
             previous: None,
         }
