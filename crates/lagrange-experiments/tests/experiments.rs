@@ -70,6 +70,15 @@ fn shipped_configs_parse_and_validate() {
     }
 }
 
+/// The error text of a config that parses but must fail validation.
+fn validation_error(text: &str) -> String {
+    RunConfig::from_ron(text, Path::new("x.ron"))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn unknown_keys_and_bad_values_are_rejected() {
     let good = tiny_ieeg(2);
@@ -90,25 +99,13 @@ fn unknown_keys_and_bad_values_are_rejected() {
         .to_string();
     assert!(e.contains("repetitons"), "{e}");
     let bad = good.replace("free_channels: 2", "free_channels: 6");
-    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
-        .unwrap()
-        .validate()
-        .unwrap_err()
-        .to_string();
+    let e = validation_error(&bad);
     assert!(e.contains("ieeg.free_channels"), "{e}");
     let bad = good.replace("dt: 1.0", "dt: -1.0");
-    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
-        .unwrap()
-        .validate()
-        .unwrap_err()
-        .to_string();
+    let e = validation_error(&bad);
     assert!(e.contains("model.dt"), "{e}");
     let bad = good.replace("\"fully-recurrent\"", "\"fully-recurent\"");
-    let e = RunConfig::from_ron(&bad, Path::new("x.ron"))
-        .unwrap()
-        .validate()
-        .unwrap_err()
-        .to_string();
+    let e = validation_error(&bad);
     assert!(e.contains("network.architecture"), "{e}");
 }
 
@@ -139,11 +136,7 @@ fn fade_weights_match_the_reference() {
             "fade_width: Some(8.0),",
             &format!("fade_width: Some({bad}),"),
         );
-        let e = RunConfig::from_ron(&t, Path::new("x.ron"))
-            .unwrap()
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let e = validation_error(&t);
         assert!(e.contains("mnist.fade_width"), "{e}");
     }
 }
