@@ -209,6 +209,14 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
         assert_eq!(x.values, y.values);
     }
     assert!(mb.finished);
+    // the stability diagnostics of each training pass (none for the untrained epoch 0); with
+    // `solver: Lu` no step goes through Cholesky, so none can fall back
+    assert!(!ma.epochs[0].values.contains_key("train_max_abs_udot"));
+    for e in &ma.epochs[1..] {
+        let m = e.values["train_max_abs_udot"];
+        assert!(m.is_finite() && m > 0.0, "epoch {}: {m}", e.epoch);
+        assert_eq!(e.values["train_not_pd_steps"], 0.0);
+    }
     // the data diagnostics: a least-squares fit with an unpenalised intercept never does worse
     // in its own window than predicting 0 (W = 0 with the mean is one of its candidates)
     let st = |k: &str| *ma.startup.get(k).unwrap_or_else(|| panic!("{k} missing"));
