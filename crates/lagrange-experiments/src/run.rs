@@ -258,6 +258,17 @@ pub fn check_dir(dir: &std::path::Path) -> anyhow::Result<(String, bool)> {
             .collect();
         s.push_str(&format!("  final epoch {}: {}\n", e.epoch, vals.join(" ")));
     }
+    // the baselines of the start-up report (the data diagnostics, e.g. iEEG's ridge fitted on
+    // the held-out window and predicting 0), beside which the final values are read
+    let baselines: Vec<String> = m
+        .startup
+        .iter()
+        .filter(|(k, _)| k.ends_with("_cost"))
+        .map(|(k, v)| format!("{k}={v:.5}"))
+        .collect();
+    if !baselines.is_empty() {
+        s.push_str(&format!("  baselines: {}\n", baselines.join(" ")));
+    }
     s.push_str(&format!("  total wall time {:.1} s\n", m.total_wall_s));
     let mut ok = true;
     for c in &checks {

@@ -233,6 +233,12 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
         "in-window ridge {fit} worse than predicting 0 ({zero})"
     );
     assert!(st("ridge_heldout_cost").is_finite());
+    // the check report names the baselines beside the checks (the tiny config has none)
+    let (report, _) = lagrange_experiments::check_dir(&d.join("a")).unwrap();
+    assert!(
+        report.contains(&format!("zero_prediction_heldout_cost={zero:.5}")),
+        "{report}"
+    );
     for f in [
         "metrics.csv",
         "cost.png",
