@@ -49,6 +49,9 @@ enum Task {
         /// Recording for iEEG runs (EDF, BrainVision, BIDS, .npy, reference JSON).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Seed replacing each configuration's (default folder `<name>-seed<N>`).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Run the benchmarks with 1 and 2 threads and print a table against the targets.
     ///
@@ -83,7 +86,8 @@ fn main() -> Result<()> {
             out,
             resume,
             data,
-        } => reproduce(experiment, config, quick, out, resume, data),
+            seed,
+        } => reproduce(experiment, config, quick, out, resume, data, seed),
     }
 }
 
@@ -94,6 +98,7 @@ fn reproduce(
     out: Option<PathBuf>,
     resume: bool,
     data: Option<PathBuf>,
+    seed: Option<u64>,
 ) -> Result<()> {
     let root = root();
     let configs: Vec<String> = match (config, experiment) {
@@ -123,10 +128,13 @@ fn reproduce(
     let mut missed = Vec::new();
     let mut summaries = Vec::new();
     for name in &configs {
-        let stem = Path::new(name)
+        let mut stem = Path::new(name)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.clone());
+        if let Some(s) = seed {
+            stem = format!("{stem}-seed{s}");
+        }
         let dir = match &out {
             Some(o) if configs.len() == 1 => o.clone(),
             Some(o) => o.join(&stem),
@@ -161,6 +169,9 @@ fn reproduce(
         }
         if let Some(d) = &data {
             cmd.arg("--data").arg(d);
+        }
+        if let Some(s) = seed {
+            cmd.arg("--seed").arg(s.to_string());
         }
         let st = cmd
             .status()

@@ -62,6 +62,10 @@ pub fn run_config(
         cfg = cfg.into_quick()?;
     }
     opts.quick = quick;
+    if let Some(seed) = opts.seed {
+        cfg.seed = seed;
+        cfg.name = format!("{}-seed{seed}", cfg.name);
+    }
     if cfg.ieeg.is_some() {
         ieeg::run(&cfg, &opts)
     } else {

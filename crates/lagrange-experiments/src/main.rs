@@ -57,6 +57,9 @@ enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Seed replacing the configuration's (the run is named `<name>-seed<N>`).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Check a run folder's metrics.json against the thresholds of its configuration.
     Check {
@@ -81,6 +84,7 @@ fn main() -> Result<()> {
             data,
             stop_after,
             quiet,
+            seed,
         } => {
             let path = lagrange_experiments::resolve_config(&config);
             let opts = lagrange_experiments::RunOptions {
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
                 stop_after,
                 quiet,
                 quick,
+                seed,
             };
             let dir = lagrange_experiments::run_config(&path, opts, quick)?;
             println!("outputs in {}", dir.display());

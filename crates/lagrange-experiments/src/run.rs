@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Whether this is the quick variant (recorded in the metrics).
     pub quick: bool,
+    /// A seed replacing the configuration's (for seed studies); the run is then named
+    /// `<name>-seed<N>`, so that its default folder does not overwrite the configured seed's.
+    pub seed: Option<u64>,
 }
 
 /// Reads a `.npy` array of the given shape (a 1-D array counts as one row), row-major values.

@@ -248,6 +248,36 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
     ] {
         assert!(d.join("b").join(f).is_file(), "{f} missing");
     }
+    // `--seed` replaces the configured seed (7) and renames the run: the same bits as a config
+    // file that says seed 8, and other initial weights than seed 7
+    lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            seed: Some(8),
+            ..opts("s8")
+        },
+        false,
+    )
+    .unwrap();
+    let seeded = Metrics::read(&d.join("s8")).unwrap();
+    assert!(seeded.name.ends_with("-seed8"), "{}", seeded.name);
+    let c8 = RunConfig::from_ron(&seeded.config, Path::new("x.ron")).unwrap();
+    assert_eq!(c8.seed, 8);
+    let file8 = write_cfg(
+        &d.join("file8"),
+        &tiny_ieeg(3).replace("seed: 7", "seed: 8"),
+    );
+    lagrange_experiments::run_config(&file8, opts("f8"), false).unwrap();
+    let (n8, nf8) = (
+        Checkpoint::<f64>::load(&d.join("s8"), &c8.hash())
+            .unwrap()
+            .network,
+        Checkpoint::<f64>::load(&d.join("f8"), &RunConfig::load(&file8).unwrap().hash())
+            .unwrap()
+            .network,
+    );
+    assert_eq!(n8, nf8, "--seed 8 differs from a config with seed 8");
+    assert_ne!(n8, a.network, "--seed 8 trained the same weights as seed 7");
     // a checkpoint from another configuration is refused
     let other = write_cfg(
         &d.join("other"),
