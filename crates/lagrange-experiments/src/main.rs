@@ -42,7 +42,7 @@ enum Command {
         /// The quick variant (subsampled data, fewer epochs, own thresholds).
         #[arg(long)]
         quick: bool,
-        /// Output folder (default target/reproduce/<name>/).
+        /// Output folder (default `target/reproduce/<name>/`).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Continue from the output folder's checkpoint.
