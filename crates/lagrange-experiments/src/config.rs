@@ -473,6 +473,11 @@ pub enum TrainingBeta {
     /// The reference's aliasing bug (spec §12.6): from epoch 1 on, training uses the test β
     /// (`beta_test` on the clamped channels, 0 on the free ones).
     ReferenceAliased,
+    /// The paper's Results prose ("a randomly selected subset … nudged", against its Methods):
+    /// `beta_train` on this many visible neurons, drawn afresh for every repetition of the
+    /// training window (from the seed, the epoch and the repetition, so `--resume` draws the
+    /// same), 0 on the others.
+    RandomSubset(usize),
 }
 
 /// The iEEG pattern-completion experiment.
@@ -787,6 +792,14 @@ impl RunConfig {
                     return Err(ConfigError::invalid(
                         "ieeg.free_channels",
                         format!("must be in 1..{n_out}, got {}", s.free_channels),
+                    ));
+                }
+                if let TrainingBeta::RandomSubset(k) = s.training_beta
+                    && (k == 0 || k > n_out)
+                {
+                    return Err(ConfigError::invalid(
+                        "ieeg.training_beta",
+                        format!("RandomSubset must nudge 1..={n_out} channels, got {k}"),
                     ));
                 }
                 check_nonneg(s.beta_train, "ieeg.beta_train")?;

@@ -158,6 +158,29 @@ struct TestResult {
     clamped_cost: f64,
 }
 
+/// β for one repetition of [`TrainingBeta::RandomSubset`]: `beta` on `k` of the `c` visible
+/// neurons, drawn from a generator seeded by (seed, epoch, repetition) alone, 0 on the others.
+pub fn random_subset_beta<T: Real>(
+    c: usize,
+    k: usize,
+    beta: T,
+    seed: u64,
+    epoch: usize,
+    repetition: usize,
+) -> Vec<T> {
+    use rand::SeedableRng;
+    let key = seed
+        ^ ((epoch as u64) << 32 | repetition as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(key);
+    let mut b = vec![T::c(0.0); c];
+    for i in rand::seq::index::sample(&mut rng, c, k.min(c)) {
+        b[i] = beta;
+    }
+    b
+}
+
 fn test_pass<T: Real>(
     sim: &mut Simulator<T>,
     data: &IeegData,
@@ -272,6 +295,10 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
                 TrainingBeta::Paper => format!("{} on all {c} visible neurons", s.beta_train),
                 TrainingBeta::ReferenceAliased =>
                     "the test β from epoch 1 on (reference bug, spec §12.6)".into(),
+                TrainingBeta::RandomSubset(k) => format!(
+                    "{} on {k} of {c} visible neurons, drawn for each repetition",
+                    s.beta_train
+                ),
             },
             s.beta_test
         ));
@@ -373,13 +400,20 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
             opts.quiet,
         );
         if train {
-            let b = match s.training_beta {
-                TrainingBeta::Paper => &beta_train,
-                TrainingBeta::ReferenceAliased => &beta_test,
-            };
-            sim.set_beta(b)?;
             let mut y = DMatrix::<T>::zeros(c, 1);
-            for _ in 0..s.repetitions {
+            for rep in 0..s.repetitions {
+                match s.training_beta {
+                    TrainingBeta::Paper => sim.set_beta(&beta_train)?,
+                    TrainingBeta::ReferenceAliased => sim.set_beta(&beta_test)?,
+                    TrainingBeta::RandomSubset(k) => sim.set_beta(&random_subset_beta(
+                        c,
+                        k,
+                        T::c(s.beta_train),
+                        cfg.seed,
+                        epoch,
+                        rep,
+                    ))?,
+                }
                 for t in 0..t1 {
                     for k in 0..c {
                         y[k] = T::c(data.train[(k, t)]);

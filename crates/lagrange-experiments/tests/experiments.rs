@@ -481,3 +481,75 @@ fn ieeg_lr_schedule_applies_from_the_epoch_after_the_drop() {
         "{e:#}"
     );
 }
+
+#[test]
+fn random_subset_training_beta_draws_k_channels_per_repetition() {
+    use lagrange_experiments::ieeg::random_subset_beta;
+    let b = random_subset_beta::<f64>(56, 42, 0.1, 7, 3, 5);
+    assert_eq!(b.iter().filter(|&&v| v == 0.1).count(), 42);
+    assert_eq!(b.iter().filter(|&&v| v == 0.0).count(), 14);
+    // the same (seed, epoch, repetition) draws the same; another repetition, epoch or seed not
+    assert_eq!(b, random_subset_beta::<f64>(56, 42, 0.1, 7, 3, 5));
+    for other in [
+        random_subset_beta::<f64>(56, 42, 0.1, 7, 3, 6),
+        random_subset_beta::<f64>(56, 42, 0.1, 7, 4, 5),
+        random_subset_beta::<f64>(56, 42, 0.1, 8, 3, 5),
+    ] {
+        assert_ne!(b, other);
+    }
+    // every channel is nudged in some repetition
+    let mut seen = [false; 56];
+    for rep in 0..20 {
+        for (s, v) in seen
+            .iter_mut()
+            .zip(random_subset_beta::<f64>(56, 42, 0.1, 7, 1, rep))
+        {
+            *s |= v > 0.0;
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+    // out-of-range subset sizes are named config errors
+    for k in [0, 7] {
+        let t = tiny_ieeg(2).replace(
+            "training_beta: Paper",
+            &format!("training_beta: RandomSubset({k})"),
+        );
+        let e = validation_error(&t);
+        assert!(e.contains("ieeg.training_beta"), "{e}");
+    }
+    // a run with it learns something else than the paper's β, and resumes to the same bits
+    let d = tmp("subset");
+    let text = tiny_ieeg(3).replace("training_beta: Paper", "training_beta: RandomSubset(4)");
+    let cfg = write_cfg(&d, &text);
+    let paper = write_cfg(&d.join("paper"), &tiny_ieeg(3));
+    let opts = |out: &str| RunOptions {
+        out: Some(d.join(out)),
+        quiet: true,
+        ..Default::default()
+    };
+    lagrange_experiments::run_config(&cfg, opts("a"), false).unwrap();
+    lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            stop_after: Some(2),
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap();
+    lagrange_experiments::run_config(
+        &cfg,
+        RunOptions {
+            resume: true,
+            ..opts("b")
+        },
+        false,
+    )
+    .unwrap();
+    lagrange_experiments::run_config(&paper, opts("p"), false).unwrap();
+    let h = RunConfig::load(&cfg).unwrap().hash();
+    let net = |o: &str, h: &str| Checkpoint::<f64>::load(&d.join(o), h).unwrap().network;
+    assert_eq!(net("a", &h), net("b", &h), "resumed weights differ");
+    let hp = RunConfig::load(&paper).unwrap().hash();
+    assert_ne!(net("a", &h), net("p", &hp));
+}
