@@ -132,27 +132,23 @@ fn reproduce(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.clone());
+        if quick {
+            stem.push_str("-quick");
+        }
+        // as the run names itself: <name>[-quick][-seed<N>]
         if let Some(s) = seed {
             stem = format!("{stem}-seed{s}");
         }
         let dir = match &out {
             Some(o) if configs.len() == 1 => o.clone(),
             Some(o) => o.join(&stem),
-            None => target.join("reproduce").join(if quick {
-                format!("{stem}-quick")
-            } else {
-                stem.clone()
-            }),
+            None => target.join("reproduce").join(&stem),
         };
         let cfg_arg = {
             let p = root.join("experiments").join(format!("{name}.ron"));
             if p.is_file() { p } else { PathBuf::from(name) }
         };
-        println!(
-            "== reproduce {stem}{} → {}",
-            if quick { " (quick)" } else { "" },
-            dir.display()
-        );
+        println!("== reproduce {stem} → {}", dir.display());
         let t0 = std::time::Instant::now();
         let mut cmd = Command::new(&bin);
         cmd.current_dir(&root)
