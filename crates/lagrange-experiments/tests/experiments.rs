@@ -70,6 +70,18 @@ fn shipped_configs_parse_and_validate() {
     }
 }
 
+/// Runs `cfg` quietly into `out`: `stop_after` epochs of this session, or resuming.
+fn run_in(cfg: &Path, out: &Path, stop_after: Option<usize>, resume: bool) {
+    let opts = RunOptions {
+        out: Some(out.to_path_buf()),
+        quiet: true,
+        stop_after,
+        resume,
+        ..Default::default()
+    };
+    lagrange_experiments::run_config(cfg, opts, false).unwrap();
+}
+
 /// The error text of a config that parses but must fail validation.
 fn validation_error(text: &str) -> String {
     RunConfig::from_ron(text, Path::new("x.ron"))
@@ -172,29 +184,13 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
         ..Default::default()
     };
     // uninterrupted
-    lagrange_experiments::run_config(&cfg, opts("a"), false).unwrap();
+    run_in(&cfg, &d.join("a"), None, false);
     // interrupted after one epoch, then resumed
-    lagrange_experiments::run_config(
-        &cfg,
-        RunOptions {
-            stop_after: Some(1),
-            ..opts("b")
-        },
-        false,
-    )
-    .unwrap();
+    run_in(&cfg, &d.join("b"), Some(1), false);
     let mid = Metrics::read(&d.join("b")).unwrap();
     assert_eq!(mid.epochs.len(), 1);
     assert!(!mid.finished);
-    lagrange_experiments::run_config(
-        &cfg,
-        RunOptions {
-            resume: true,
-            ..opts("b")
-        },
-        false,
-    )
-    .unwrap();
+    run_in(&cfg, &d.join("b"), None, true);
     let c = RunConfig::load(&cfg).unwrap();
     let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
     let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
@@ -522,31 +518,10 @@ fn random_subset_training_beta_draws_k_channels_per_repetition() {
     let text = tiny_ieeg(3).replace("training_beta: Paper", "training_beta: RandomSubset(4)");
     let cfg = write_cfg(&d, &text);
     let paper = write_cfg(&d.join("paper"), &tiny_ieeg(3));
-    let opts = |out: &str| RunOptions {
-        out: Some(d.join(out)),
-        quiet: true,
-        ..Default::default()
-    };
-    lagrange_experiments::run_config(&cfg, opts("a"), false).unwrap();
-    lagrange_experiments::run_config(
-        &cfg,
-        RunOptions {
-            stop_after: Some(2),
-            ..opts("b")
-        },
-        false,
-    )
-    .unwrap();
-    lagrange_experiments::run_config(
-        &cfg,
-        RunOptions {
-            resume: true,
-            ..opts("b")
-        },
-        false,
-    )
-    .unwrap();
-    lagrange_experiments::run_config(&paper, opts("p"), false).unwrap();
+    run_in(&cfg, &d.join("a"), None, false);
+    run_in(&cfg, &d.join("b"), Some(2), false);
+    run_in(&cfg, &d.join("b"), None, true);
+    run_in(&paper, &d.join("p"), None, false);
     let h = RunConfig::load(&cfg).unwrap().hash();
     let net = |o: &str, h: &str| Checkpoint::<f64>::load(&d.join(o), h).unwrap().network;
     assert_eq!(net("a", &h), net("b", &h), "resumed weights differ");
