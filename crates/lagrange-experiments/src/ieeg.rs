@@ -389,17 +389,16 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
             );
         }
         let steps = if train { s.repetitions * t1 } else { 0 } + t1 + t2;
-        // stability diagnostics of the training pass: the largest |u̇| and the steps on which
-        // H was not positive definite (Cholesky fell back to LU; 0 with `solver: Lu`)
-        let mut max_udot = 0.0f64;
-        let fallbacks0 = sim.stats().cholesky_fallbacks;
-        let mut fallbacks = 0.0;
         let pb = progress(
             steps as u64,
             &format!("epoch {epoch}/{}", s.epochs - 1),
             opts.quiet,
         );
-        if train {
+        // the training pass, with its stability diagnostics: the largest |u̇| and the steps on
+        // which H was not positive definite (Cholesky fell back to LU; 0 with `solver: Lu`)
+        let stability = if train {
+            let mut max_udot = 0.0f64;
+            let fallbacks0 = sim.stats().cholesky_fallbacks;
             let mut y = DMatrix::<T>::zeros(c, 1);
             for rep in 0..s.repetitions {
                 match s.training_beta {
@@ -428,8 +427,11 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
                     pb.inc(1);
                 }
             }
-            fallbacks = (sim.stats().cholesky_fallbacks - fallbacks0) as f64;
-        }
+            let fallbacks = (sim.stats().cholesky_fallbacks - fallbacks0) as f64;
+            Some((max_udot, fallbacks))
+        } else {
+            None
+        };
         let r = test_pass(&mut sim, &data, &beta_test, free, &pb)?;
         pb.finish_and_clear();
         let wall = t0.elapsed().as_secs_f64();
@@ -439,7 +441,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         values.insert("clamped_cost".to_string(), r.clamped_cost);
         values.insert("ridge_train_cost".to_string(), ridge_train);
         values.insert("ridge_heldout_cost".to_string(), ridge_heldout);
-        if train {
+        if let Some((max_udot, fallbacks)) = stability {
             values.insert("train_max_abs_udot".to_string(), max_udot);
             values.insert("train_not_pd_steps".to_string(), fallbacks);
         }
@@ -447,7 +449,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
             "epoch {epoch:>3}: free-channel MSE train window {:.4}, held out {:.4} (ridge {:.4} / {:.4}), clamped {:.4}; {:.1} s",
             r.train_cost, r.heldout_cost, ridge_train, ridge_heldout, r.clamped_cost, wall
         );
-        if train {
+        if let Some((max_udot, fallbacks)) = stability {
             eprintln!(
                 "           training: max |u̇| {max_udot:.3e}, H not positive definite on {fallbacks} steps"
             );

@@ -263,7 +263,7 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
         &d.join("file8"),
         &tiny_ieeg(3).replace("seed: 7", "seed: 8"),
     );
-    lagrange_experiments::run_config(&file8, opts("f8"), false).unwrap();
+    run_in(&file8, &d.join("f8"), None, false);
     let (n8, nf8) = (
         Checkpoint::<f64>::load(&d.join("s8"), &c8.hash())
             .unwrap()
