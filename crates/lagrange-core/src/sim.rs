@@ -181,6 +181,10 @@ struct Workspace<T: Real> {
     gram_p: Vec<DMatrix<T>>,
     /// εᵀε of one layer (B × B), scratch of the incremental Gram update.
     gram_s: DMatrix<T>,
+    /// Weights that `clip_weights` clamps in this update while `gram` is kept incrementally:
+    /// (projection, column-major index, clamped value), applied after the rank-B update of
+    /// `gram` together with their own sparse correction (see `update_weights`).
+    clip_log: Vec<(usize, usize, T)>,
     slots: Vec<Slot<T>>,
 }
 
@@ -2143,7 +2147,15 @@ impl<T: Real> Simulator<T> {
                 }
             }
         }
-        let mut clipped = false;
+        // clamped weights: logged (and applied with a sparse correction of G at the end) while G
+        // is kept incrementally, unless so many are clamped that recomputing G is cheaper
+        ws.clip_log.clear();
+        let clip_cap = if incremental {
+            projections.iter().map(|p| p.weights.len()).sum::<usize>() / 16
+        } else {
+            0
+        };
+        let mut overflow = false;
         for (k, p) in projections.iter_mut().enumerate() {
             let (rows, cols) = p.weights.shape();
             // contiguous column chunks of W: every entry is computed the same way whatever the
@@ -2188,16 +2200,23 @@ impl<T: Real> Simulator<T> {
                 }
             }
             if let Some(c) = clip {
-                for w in p.weights.as_mut_slice() {
+                for (idx, w) in p.weights.as_mut_slice().iter_mut().enumerate() {
                     let x = w.max_(-c).min_(c);
                     if x != *w {
-                        clipped = true;
-                        *w = x;
+                        if ws.clip_log.len() < clip_cap {
+                            ws.clip_log.push((k, idx, x));
+                        } else {
+                            overflow = true;
+                            *w = x;
+                        }
                     }
                 }
             }
         }
-        if !incremental || clipped {
+        if !incremental || overflow {
+            for &(k, idx, x) in &ws.clip_log {
+                projections[k].weights.as_mut_slice()[idx] = x;
+            }
             ws.gram_valid = false;
             return;
         }
@@ -2275,6 +2294,28 @@ impl<T: Real> Simulator<T> {
                     );
                 }
             }
+        }
+        // G = Σ_i w_i w_iᵀ over the rows w_i of W (over all presynaptic neurons): clamping
+        // W[i, j] from w to x changes one row by c e_j (c = x − w), so
+        // G += c (e_j w_iᵀ + w_i e_jᵀ) + c² e_j e_jᵀ with the row as it was before; the clamps
+        // are applied one after the other, each with the row left by the previous ones.
+        let ng = ws.gram.nrows();
+        let g = ws.gram.as_mut_slice();
+        for &(k, idx, x) in &ws.clip_log {
+            let p = &projections[k];
+            let rows = p.weights.nrows();
+            let (i, jg) = (idx % rows, l.offset(p.pre) + idx / rows);
+            let c = x - p.weights.as_slice()[idx];
+            for q in projections.iter().filter(|q| q.post == p.post) {
+                let (oq, qr) = (l.offset(q.pre), q.weights.nrows());
+                for (jj, &w) in q.weights.as_slice()[i..].iter().step_by(qr).enumerate() {
+                    let cw = c * w;
+                    g[jg * ng + oq + jj] += cw;
+                    g[(oq + jj) * ng + jg] += cw;
+                }
+            }
+            g[jg * ng + jg] += c * c;
+            projections[k].weights.as_mut_slice()[idx] = x;
         }
         ws.gram_age += 1;
     }

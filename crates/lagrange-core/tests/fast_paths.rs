@@ -309,3 +309,68 @@ fn a_previous_target_set_from_outside_is_read_in_full() {
         }
     }
 }
+
+/// Weight clipping (`clip_weights`) that clamps a few weights per step keeps the dense solver's
+/// Gram matrix WᵀW by a sparse correction per clamped weight instead of recomputing it: the run
+/// must match the plain one (Ẇ materialised, WᵀW recomputed every step) to rounding. The bound
+/// is set below the largest initial weights, so that the clamped weights are few enough for the
+/// correction (at most 1/16 of the weights per step) and the learning keeps pushing some of them
+/// back out, step after step.
+#[test]
+fn clipped_weights_keep_the_incremental_gram_exact() {
+    for (arch, inputs) in [
+        (Arch::LayeredRecurrent, InputMode::Clamped),
+        (Arch::LayeredRecurrent, InputMode::Dynamic),
+        (Arch::FullyRecurrent, InputMode::Dynamic),
+    ] {
+        let net = random_net::<f64>(&[5, 7, 6, 3], arch, 0.4, 11);
+        let mut mags: Vec<f64> = net
+            .dense_weights()
+            .iter()
+            .map(|w| w.abs())
+            .filter(|&w| w > 0.0)
+            .collect();
+        mags.sort_by(f64::total_cmp);
+        // about 3 % of the weights start above the bound
+        let bound = mags[mags.len() * 97 / 100];
+        let batch = 3;
+        let run = |plain: bool| {
+            let cfg = ModelConfig {
+                activation: Activation::Sigmoid,
+                inputs,
+                lr_weights: 2e-2,
+                clip_weights: Some(bound),
+                clip_weight_derivative: plain.then_some(1e30),
+                ..Default::default()
+            };
+            let (mut sim, y) = seeded_sim(arch, cfg, batch);
+            let mut clamped_steps = 0;
+            for t in 0..300 {
+                let x = DMatrix::from_fn(5, batch, |r, c| {
+                    0.5 + 0.4 * (t as f64 * 0.05 + r as f64 * 0.7 + c as f64 * 1.3).sin()
+                });
+                sim.step(&x, &y, true).unwrap();
+                let at_bound = sim
+                    .network()
+                    .dense_weights()
+                    .iter()
+                    .filter(|w| w.abs() == bound)
+                    .count();
+                clamped_steps += usize::from(at_bound > 0);
+            }
+            let mut out: Vec<f64> = sim.state().u.as_slice().to_vec();
+            out.extend_from_slice(sim.network().dense_weights().as_slice());
+            (out, clamped_steps)
+        };
+        let ((fast, clamped), (plain, _)) = (run(false), run(true));
+        assert!(
+            clamped >= 250,
+            "{arch:?} {inputs:?}: the bound must hold weights in most steps, did in {clamped}"
+        );
+        let err = rel_err(&fast, &plain);
+        assert!(
+            err <= 1e-10,
+            "{arch:?} {inputs:?}: relative difference {err:.2e}"
+        );
+    }
+}
