@@ -100,6 +100,7 @@ fn ieeg(
     std: f64,
     seed: u64,
     method: Method,
+    clip_weights: Option<f64>,
 ) -> Workload<f64> {
     let factors = vec![1.0; layers.len() - 1];
     let net = network(layers, arch, factors, std, seed);
@@ -114,6 +115,7 @@ fn ieeg(
         solver: Solver::Cholesky,
         method,
         lr_weights: 1e-3,
+        clip_weights,
         ..Default::default()
     };
     build(net, cfg, 1, 0.1, flops)
@@ -122,6 +124,20 @@ fn ieeg(
 /// iEEG layered-recurrent net [0, 40, 100, 56] (19 200 synapses).
 pub fn ieeg_layered() -> Workload<f64> {
     ieeg_layered_with(Method::Exact)
+}
+
+/// The iEEG layered-recurrent net with W clamped to ±0.5 after every update, as
+/// `experiments/ieeg-layered.ron` runs it (weights at the bound are clamped again in later
+/// steps, each with a sparse correction of the dense solver's WᵀW).
+pub fn ieeg_layered_clipped() -> Workload<f64> {
+    ieeg(
+        &[0, 40, 100, 56],
+        Architecture::LayeredRecurrent,
+        0.3,
+        1,
+        Method::Exact,
+        Some(0.5),
+    )
 }
 
 /// iEEG fully recurrent net [0, 40, 56] (9 120 synapses).
@@ -139,12 +155,20 @@ pub fn ieeg_layered_with(method: Method) -> Workload<f64> {
         0.3,
         1,
         method,
+        None,
     )
 }
 
 /// The iEEG fully recurrent workload with another method (see [`ieeg_layered_with`]).
 pub fn ieeg_recurrent_with(method: Method) -> Workload<f64> {
-    ieeg(&[0, 40, 56], Architecture::FullyRecurrent, 0.1, 2, method)
+    ieeg(
+        &[0, 40, 56],
+        Architecture::FullyRecurrent,
+        0.1,
+        2,
+        method,
+        None,
+    )
 }
 
 /// The reference MNIST net 784-300-100-10, hard-sigmoid, B = 180, dynamic inputs as the

@@ -24,6 +24,8 @@ const MNIST_EXACT: &str = "step/mnist_exact_f32_b180";
 const MNIST_EULER: &str = "step/mnist_euler_f32_b180";
 /// The mnist-paper step (no target; reported).
 const MNIST_PAPER: &str = "step/mnist_paper_f32_b50";
+/// The ieeg-layered step with clamped weights, as the experiment runs it (no target; reported).
+const IEEG_LAYERED_CLIPPED: &str = "step/ieeg_layered_clipped_f64";
 /// Criterion ids of the `parts` group (no targets; reported).
 const PARTS: [&str; 4] = [
     "parts/solve_mnist_exact_f32_b180",
@@ -145,6 +147,7 @@ pub fn run(args: &[String]) -> Result<()> {
         MNIST_EXACT,
         MNIST_EULER,
         MNIST_PAPER,
+        IEEG_LAYERED_CLIPPED,
         GEMM,
         CHOL196,
         CHOL96,
@@ -385,7 +388,7 @@ fn render(
             status
         );
     }
-    for (id, what) in [(MNIST_PAPER, "")]
+    for (id, what) in [(MNIST_PAPER, ""), (IEEG_LAYERED_CLIPPED, "")]
         .into_iter()
         .chain(PARTS.map(|p| (p, "")))
         .chain([GEMM, CHOL196, CHOL96].map(|l| (l, " (limit)")))
