@@ -130,14 +130,7 @@ pub fn ieeg_layered() -> Workload<f64> {
 /// `experiments/ieeg-layered.ron` runs it (weights at the bound are clamped again in later
 /// steps, each with a sparse correction of the dense solver's WᵀW).
 pub fn ieeg_layered_clipped() -> Workload<f64> {
-    ieeg(
-        &[0, 40, 100, 56],
-        Architecture::LayeredRecurrent,
-        0.3,
-        1,
-        Method::Exact,
-        Some(0.5),
-    )
+    layered(Method::Exact, Some(0.5))
 }
 
 /// iEEG fully recurrent net [0, 40, 56] (9 120 synapses).
@@ -149,13 +142,18 @@ pub fn ieeg_recurrent() -> Workload<f64> {
 /// everything an exact step does except the linear solve (rates, errors, the products with W
 /// and Ẇ, plasticity, the update): a lower bound of the exact step's time.
 pub fn ieeg_layered_with(method: Method) -> Workload<f64> {
+    layered(method, None)
+}
+
+/// The iEEG layered-recurrent net of every `ieeg_layered*` workload (init std 0.3, seed 1).
+fn layered(method: Method, clip_weights: Option<f64>) -> Workload<f64> {
     ieeg(
         &[0, 40, 100, 56],
         Architecture::LayeredRecurrent,
         0.3,
         1,
         method,
-        None,
+        clip_weights,
     )
 }
 

@@ -451,12 +451,7 @@ fn ieeg_lr_schedule_applies_from_the_epoch_after_the_drop() {
     let three = write_cfg(&d.join("three"), &tiny_ieeg(3));
     let net = |cfg: &Path, out: &str| {
         let o = d.join(out);
-        let opts = RunOptions {
-            out: Some(o.clone()),
-            quiet: true,
-            ..Default::default()
-        };
-        lagrange_experiments::run_config(cfg, opts, false).unwrap();
+        run_in(cfg, &o, None, false);
         let c = RunConfig::load(cfg).unwrap();
         Checkpoint::<f64>::load(&o, &c.hash()).unwrap().network
     };
