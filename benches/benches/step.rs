@@ -16,8 +16,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use lagrange_benches::{
-    ieeg_layered, ieeg_layered_clipped, ieeg_layered_with, ieeg_recurrent, ieeg_recurrent_with,
-    mnist_b180, mnist_paper_b50,
+    ieeg_layered, ieeg_layered_clipped, ieeg_layered_clipped_f32, ieeg_layered_with,
+    ieeg_recurrent, ieeg_recurrent_with, mnist_b180, mnist_paper_b50,
 };
 use lagrange_core::Method;
 
@@ -49,6 +49,7 @@ fn benches(c: &mut Criterion) {
         .build_global();
     let mut il = ieeg_layered();
     let mut ilc = ieeg_layered_clipped();
+    let mut ilc32 = ieeg_layered_clipped_f32();
     let mut ir = ieeg_recurrent();
     let mut me = mnist_b180(Method::Exact);
     let mut mu = mnist_b180(Method::Euler);
@@ -74,6 +75,7 @@ fn benches(c: &mut Criterion) {
     write_flops(&[
         ("step/ieeg_layered_f64", il.flops),
         ("step/ieeg_layered_clipped_f64", ilc.flops),
+        ("step/ieeg_layered_clipped_f32", ilc32.flops),
         ("step/ieeg_recurrent_f64", ir.flops),
         ("step/mnist_exact_f32_b180", me.flops),
         ("step/mnist_euler_f32_b180", mu.flops),
@@ -101,6 +103,7 @@ fn benches(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("ieeg_layered_f64", |b| b.iter(|| il.step()));
     g.bench_function("ieeg_layered_clipped_f64", |b| b.iter(|| ilc.step()));
+    g.bench_function("ieeg_layered_clipped_f32", |b| b.iter(|| ilc32.step()));
     g.bench_function("ieeg_recurrent_f64", |b| b.iter(|| ir.step()));
     g.bench_function("mnist_exact_f32_b180", |b| b.iter(|| me.step()));
     g.bench_function("mnist_euler_f32_b180", |b| b.iter(|| mu.step()));

@@ -2,8 +2,8 @@
 //! `cargo run --profile profiling -p lagrange-benches --example profile -- mnist_exact 200`.
 
 use lagrange_benches::{
-    ieeg_layered, ieeg_layered_clipped, ieeg_layered_with, ieeg_recurrent, ieeg_recurrent_with,
-    mnist_b180, mnist_paper_b50,
+    ieeg_layered, ieeg_layered_clipped, ieeg_layered_clipped_f32, ieeg_layered_with,
+    ieeg_recurrent, ieeg_recurrent_with, mnist_b180, mnist_paper_b50,
 };
 use lagrange_core::Method;
 use std::time::Instant;
@@ -20,6 +20,10 @@ fn main() {
         }
         "ieeg_layered_clipped" => {
             let mut w = ieeg_layered_clipped();
+            (0..steps).for_each(|_| w.step());
+        }
+        "ieeg_layered_clipped_f32" => {
+            let mut w = ieeg_layered_clipped_f32();
             (0..steps).for_each(|_| w.step());
         }
         "ieeg_recurrent" => {

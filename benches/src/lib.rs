@@ -94,14 +94,14 @@ fn build<T: Real>(
 /// An iEEG net: sigmoid, B = 1, training, β = 0.1 on the visible layer, stepped by `method`
 /// (exact: dense solve, Cholesky with LU fallback). FLOPs: 12 products with W, plus for the
 /// exact method the dense factor + assembly (2N³/3).
-fn ieeg(
+fn ieeg<T: Real>(
     layers: &[usize],
     arch: Architecture,
     std: f64,
     seed: u64,
     method: Method,
     clip_weights: Option<f64>,
-) -> Workload<f64> {
+) -> Workload<T> {
     let factors = vec![1.0; layers.len() - 1];
     let net = network(layers, arch, factors, std, seed);
     let n = net.n() as f64;
@@ -133,6 +133,12 @@ pub fn ieeg_layered_clipped() -> Workload<f64> {
     layered(Method::Exact, Some(0.5))
 }
 
+/// [`ieeg_layered_clipped`] in f32, the precision `experiments/ieeg-layered.ron` runs in (the
+/// network is drawn in f64 and cast, so both workloads start from the same weights).
+pub fn ieeg_layered_clipped_f32() -> Workload<f32> {
+    layered(Method::Exact, Some(0.5))
+}
+
 /// iEEG fully recurrent net [0, 40, 56] (9 120 synapses).
 pub fn ieeg_recurrent() -> Workload<f64> {
     ieeg_recurrent_with(Method::Exact)
@@ -146,7 +152,7 @@ pub fn ieeg_layered_with(method: Method) -> Workload<f64> {
 }
 
 /// The iEEG layered-recurrent net of every `ieeg_layered*` workload (init std 0.3, seed 1).
-fn layered(method: Method, clip_weights: Option<f64>) -> Workload<f64> {
+fn layered<T: Real>(method: Method, clip_weights: Option<f64>) -> Workload<T> {
     ieeg(
         &[0, 40, 100, 56],
         Architecture::LayeredRecurrent,

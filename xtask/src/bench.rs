@@ -24,8 +24,10 @@ const MNIST_EXACT: &str = "step/mnist_exact_f32_b180";
 const MNIST_EULER: &str = "step/mnist_euler_f32_b180";
 /// The mnist-paper step (no target; reported).
 const MNIST_PAPER: &str = "step/mnist_paper_f32_b50";
-/// The ieeg-layered step with clamped weights, as the experiment runs it (no target; reported).
+/// The ieeg-layered step with clamped weights (no target; reported): f64, and f32 as the
+/// experiment runs it.
 const IEEG_LAYERED_CLIPPED: &str = "step/ieeg_layered_clipped_f64";
+const IEEG_LAYERED_CLIPPED_F32: &str = "step/ieeg_layered_clipped_f32";
 /// Criterion ids of the `parts` group (no targets; reported).
 const PARTS: [&str; 4] = [
     "parts/solve_mnist_exact_f32_b180",
@@ -148,6 +150,7 @@ pub fn run(args: &[String]) -> Result<()> {
         MNIST_EULER,
         MNIST_PAPER,
         IEEG_LAYERED_CLIPPED,
+        IEEG_LAYERED_CLIPPED_F32,
         GEMM,
         CHOL196,
         CHOL96,
@@ -388,11 +391,15 @@ fn render(
             status
         );
     }
-    for (id, what) in [(MNIST_PAPER, ""), (IEEG_LAYERED_CLIPPED, "")]
-        .into_iter()
-        .chain(PARTS.map(|p| (p, "")))
-        .chain([GEMM, CHOL196, CHOL96].map(|l| (l, " (limit)")))
-        .chain(NOSOLVE.map(|l| (l, " (limit)")))
+    for (id, what) in [
+        (MNIST_PAPER, ""),
+        (IEEG_LAYERED_CLIPPED, ""),
+        (IEEG_LAYERED_CLIPPED_F32, ""),
+    ]
+    .into_iter()
+    .chain(PARTS.map(|p| (p, "")))
+    .chain([GEMM, CHOL196, CHOL96].map(|l| (l, " (limit)")))
+    .chain(NOSOLVE.map(|l| (l, " (limit)")))
     {
         let m2 = t2.get(id).copied();
         let m1 = t1.get(id).copied();

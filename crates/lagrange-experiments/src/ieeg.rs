@@ -15,7 +15,9 @@ use crate::baseline::{Ridge, mse};
 use crate::config::{Channels, IeegSection, RunConfig, ScalingName, TimeBase, TrainingBeta};
 use crate::io::{Checkpoint, EpochRecord, Scalar, export_network, write_npy};
 use crate::plot;
-use crate::run::{RunOptions, build_network, new_metrics, prepare_dir, progress, run_dir};
+use crate::run::{
+    RunOptions, apply_learning_rates, build_network, new_metrics, prepare_dir, progress, run_dir,
+};
 use anyhow::Context;
 use lagrange_core::{ModelConfig, Real, Simulator};
 use lagrange_data::Recording;
@@ -378,16 +380,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
             lr_biases: model.lr_biases * f,
             ..model.clone()
         };
-        if mc.lr_weights != sim.config().lr_weights || mc.lr_biases != sim.config().lr_biases {
-            // learning-rate drop: rebuild the simulator with the same network and state
-            let (st, net) = (sim.state().clone(), sim.network().clone());
-            sim = Simulator::new(net, mc.clone(), 1)?;
-            sim.set_state(st)?;
-            eprintln!(
-                "epoch {epoch}: learning rates now η_W = {:e}, η_b = {:e}",
-                mc.lr_weights, mc.lr_biases
-            );
-        }
+        apply_learning_rates(&mut sim, &mc, 1, epoch)?;
         let steps = if train { s.repetitions * t1 } else { 0 } + t1 + t2;
         let pb = progress(
             steps as u64,

@@ -16,7 +16,9 @@ use crate::config::{BaselineEvery, MnistData, MnistSection, Precision, RunConfig
 use crate::io::{Checkpoint, EpochRecord, Scalar, export_network};
 use crate::plot;
 use crate::protocol::{PresentOptions, Presenter, argmax_columns};
-use crate::run::{RunOptions, build_network, new_metrics, prepare_dir, progress, run_dir};
+use crate::run::{
+    RunOptions, apply_learning_rates, build_network, new_metrics, prepare_dir, progress, run_dir,
+};
 use anyhow::Context;
 use lagrange_core::{ModelConfig, Simulator};
 use lagrange_data::mnist::{MnistSet, ReferenceProtocol, reference_split_with};
@@ -269,17 +271,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         let t0 = Instant::now();
         let train_now = !(m.untrained_epoch0 && epoch == 0);
         let mc = model_for(epoch);
-        if mc.lr_weights != sim.config().lr_weights || mc.lr_biases != sim.config().lr_biases {
-            // learning-rate drop: rebuild the simulator with the same network and state
-            let st = sim.state().clone();
-            let net = sim.network().clone();
-            sim = Simulator::new(net, mc.clone(), b)?;
-            sim.set_state(st)?;
-            eprintln!(
-                "epoch {epoch}: learning rates now η_W = {:e}, η_b = {:e}",
-                mc.lr_weights, mc.lr_biases
-            );
-        }
+        apply_learning_rates(&mut sim, &mc, b, epoch)?;
         let (lr_w, lr_b) = (T::c(mc.lr_weights * dt), T::c(mc.lr_biases * dt));
         let mut steps = 0u64;
         let total = if train_now { n_train / b } else { 0 } + n_test / b;
