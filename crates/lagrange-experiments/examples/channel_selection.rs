@@ -20,11 +20,6 @@ use lagrange_experiments::ieeg::prepare_data;
 use lagrange_experiments::{RunConfig, resolve_config};
 use nalgebra::DMatrix;
 
-/// Rows `idx` of `m`.
-fn rows(m: &DMatrix<f64>, idx: &[usize]) -> DMatrix<f64> {
-    DMatrix::from_fn(idx.len(), m.ncols(), |r, c| m[(idx[r], c)])
-}
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().map_or("ieeg-recurrent", String::as_str);
@@ -64,8 +59,11 @@ fn main() -> anyhow::Result<()> {
         let mut best: Option<(f64, usize)> = None;
         for (pos, &ch) in clamped.iter().enumerate() {
             let others: Vec<usize> = clamped.iter().copied().filter(|&o| o != ch).collect();
-            let r = Ridge::fit(&rows(&fit, &others), &rows(&fit, &[ch]), lambda)?;
-            let e = mse(&r.predict(&rows(&val, &others)), &rows(&val, &[ch]));
+            let r = Ridge::fit(&fit.select_rows(&others), &fit.select_rows(&[ch]), lambda)?;
+            let e = mse(
+                &r.predict(&val.select_rows(&others)),
+                &val.select_rows(&[ch]),
+            );
             if best.is_none_or(|(b, _)| e < b) {
                 best = Some((e, pos));
             }
@@ -81,16 +79,16 @@ fn main() -> anyhow::Result<()> {
     }
 
     // the run's baseline for this choice: refitted on the whole training window
-    let r = Ridge::fit(
-        &rows(&data.train, &clamped),
-        &rows(&data.train, &freed),
-        lambda,
-    )?;
-    let (hc, hf) = (rows(&data.heldout, &clamped), rows(&data.heldout, &freed));
-    let train_mse = mse(
-        &r.predict(&rows(&data.train, &clamped)),
-        &rows(&data.train, &freed),
+    let (tc, tf) = (
+        data.train.select_rows(&clamped),
+        data.train.select_rows(&freed),
     );
+    let (hc, hf) = (
+        data.heldout.select_rows(&clamped),
+        data.heldout.select_rows(&freed),
+    );
+    let r = Ridge::fit(&tc, &tf, lambda)?;
+    let train_mse = mse(&r.predict(&tc), &tf);
     let held_mse = mse(&r.predict(&hc), &hf);
     let in_held = mse(&Ridge::fit(&hc, &hf, lambda)?.predict(&hc), &hf);
     let zero = mse(&DMatrix::zeros(hf.nrows(), hf.ncols()), &hf);
