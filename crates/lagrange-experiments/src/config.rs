@@ -351,6 +351,18 @@ pub fn lr_factor(schedule: &[LrDrop], seconds: f64) -> f64 {
         .fold(1.0, |f, d| f * d.factor)
 }
 
+/// `model` with η_W and η_b multiplied by `factor` (a schedule's [`lr_factor`]).
+pub fn scaled_learning_rates(
+    model: &lagrange_core::ModelConfig,
+    factor: f64,
+) -> lagrange_core::ModelConfig {
+    lagrange_core::ModelConfig {
+        lr_weights: model.lr_weights * factor,
+        lr_biases: model.lr_biases * factor,
+        ..model.clone()
+    }
+}
+
 /// One step of a learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

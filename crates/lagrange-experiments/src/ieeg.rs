@@ -19,7 +19,7 @@ use crate::run::{
     RunOptions, apply_learning_rates, build_network, new_metrics, prepare_dir, progress, run_dir,
 };
 use anyhow::Context;
-use lagrange_core::{ModelConfig, Real, Simulator};
+use lagrange_core::{Real, Simulator};
 use lagrange_data::Recording;
 use lagrange_data::inspect::{Format, detect};
 use lagrange_data::preprocess::{
@@ -375,11 +375,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         // learning-rate schedule: simulated training time before this epoch
         let trained_s = epoch.saturating_sub(1) as f64 * (s.repetitions * t1) as f64 * dt_s;
         let f = crate::config::lr_factor(&s.lr_schedule, trained_s);
-        let mc = ModelConfig {
-            lr_weights: model.lr_weights * f,
-            lr_biases: model.lr_biases * f,
-            ..model.clone()
-        };
+        let mc = crate::config::scaled_learning_rates(&model, f);
         apply_learning_rates(&mut sim, &mc, 1, epoch)?;
         let steps = if train { s.repetitions * t1 } else { 0 } + t1 + t2;
         let pb = progress(

@@ -144,11 +144,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
             &m.lr_schedule,
             trained_before(epoch) as f64 * seconds_per_epoch,
         );
-        ModelConfig {
-            lr_weights: base_model.lr_weights * f,
-            lr_biases: base_model.lr_biases * f,
-            ..base_model.clone()
-        }
+        crate::config::scaled_learning_rates(&base_model, f)
     };
     let activation = base_model.activation;
 
