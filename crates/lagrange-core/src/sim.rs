@@ -322,6 +322,33 @@ impl<T: Real> Simulator<T> {
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
+    /// Sets the learning rates η_W and η_b of the plasticity rule Ẇ = η M ⊙ (ε r̄ᵀ) (spec §6),
+    /// from the next step on (a schedule's drop). Everything else is kept: state, network,
+    /// error pathway, solve counters. Rates must be finite and ≥ 0; on an error nothing changes.
+    pub fn set_learning_rates(&mut self, lr_weights: f64, lr_biases: f64) -> Result<(), CoreError> {
+        let next = ModelConfig {
+            lr_weights,
+            lr_biases,
+            ..self.config.clone()
+        };
+        next.validate()?;
+        self.config = next;
+        Ok(())
+    }
+    /// Drops every cache derived from the weights, so that the next step recomputes it. From
+    /// here on the simulator steps to the same bits as a new one built from clones of its
+    /// network, configuration and state (`Simulator::new` then `set_state`).
+    ///
+    /// Without this call the two can differ in the last bits: the dense solver keeps WᵀW by
+    /// rank-B updates and recomputes it from scratch every few hundred steps, so its rounding
+    /// depends on the steps since the last recomputation. A run that writes checkpoints calls
+    /// this at each of them, and a run resumed from a checkpoint then reaches the same weights
+    /// as an uninterrupted one.
+    pub fn reset_caches(&mut self) {
+        self.ws.mask_uniform.clear();
+        self.ws.gram_valid = false;
+        self.ws.prev_rows = None;
+    }
     /// The state.
     pub fn state(&self) -> &State<T> {
         &self.state

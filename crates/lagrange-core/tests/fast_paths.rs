@@ -374,3 +374,101 @@ fn clipped_weights_keep_the_incremental_gram_exact() {
         );
     }
 }
+
+/// Clones of a simulator's network, configuration and state in a new simulator.
+fn rebuilt(sim: &Simulator<f64>) -> Simulator<f64> {
+    let mut fresh = Simulator::new(
+        sim.network().clone(),
+        sim.config().clone(),
+        sim.state().batch(),
+    )
+    .unwrap();
+    fresh.set_beta(sim.beta().as_slice()).unwrap();
+    fresh.set_state(sim.state().clone()).unwrap();
+    fresh
+}
+
+#[test]
+fn reset_caches_steps_to_the_bits_of_a_rebuilt_simulator() {
+    // the dense solver keeps WᵀW by rank-B updates between recomputations: after 100 steps a
+    // rebuilt simulator starts from a fresh WᵀW, the running one does not until reset_caches
+    for (arch, batch) in [(Arch::FullyRecurrent, 1), (Arch::LayeredRecurrent, 3)] {
+        let cfg = ModelConfig {
+            activation: Activation::Sigmoid,
+            inputs: InputMode::Dynamic,
+            lr_weights: 2e-2,
+            ..Default::default()
+        };
+        let (mut sim, y) = seeded_sim(arch, cfg, batch);
+        let x = |t: usize| {
+            DMatrix::from_fn(5, batch, |r, c| {
+                0.5 + 0.4 * (t as f64 * 0.05 + r as f64 * 0.7 + c as f64 * 1.3).sin()
+            })
+        };
+        for t in 0..100 {
+            sim.step(&x(t), &y, true).unwrap();
+        }
+        let mut fresh = rebuilt(&sim);
+        sim.reset_caches();
+        for t in 100..400 {
+            sim.step(&x(t), &y, true).unwrap();
+            fresh.step(&x(t), &y, true).unwrap();
+        }
+        assert_eq!(sim.network(), fresh.network(), "{arch:?} B={batch}");
+        assert_eq!(sim.state(), fresh.state(), "{arch:?} B={batch}");
+    }
+}
+
+#[test]
+fn set_learning_rates_takes_effect_at_the_next_step_and_rejects_bad_rates() {
+    let cfg = ModelConfig {
+        activation: Activation::Sigmoid,
+        lr_weights: 2e-2,
+        lr_biases: 1e-2,
+        learn_biases: true,
+        ..Default::default()
+    };
+    let (mut sim, y) = seeded_sim(Arch::LayeredRecurrent, cfg, 2);
+    let x = DMatrix::from_element(5, 2, 0.3);
+    for _ in 0..20 {
+        sim.step(&x, &y, true).unwrap();
+    }
+    // the same as a simulator built with the new rates from the same network and state
+    // (with fresh caches on both sides, see reset_caches)
+    let mut other = rebuilt(&sim);
+    sim.reset_caches();
+    sim.set_learning_rates(5e-3, 0.0).unwrap();
+    let mut dropped = Simulator::new(
+        other.network().clone(),
+        ModelConfig {
+            lr_weights: 5e-3,
+            lr_biases: 0.0,
+            ..other.config().clone()
+        },
+        2,
+    )
+    .unwrap();
+    dropped.set_beta(other.beta().as_slice()).unwrap();
+    dropped.set_state(other.state().clone()).unwrap();
+    let biases = sim.network().biases.clone();
+    for _ in 0..20 {
+        sim.step(&x, &y, true).unwrap();
+        dropped.step(&x, &y, true).unwrap();
+        other.step(&x, &y, true).unwrap();
+    }
+    assert_eq!(sim.network(), dropped.network());
+    assert_eq!(sim.state(), dropped.state());
+    assert_ne!(
+        sim.network(),
+        other.network(),
+        "the old rates learn something else"
+    );
+    assert_eq!(sim.network().biases, biases, "η_b = 0 freezes the biases");
+    // invalid rates name the field and change nothing
+    for (w, b, field) in [(-1e-3, 0.0, "lr_weights"), (1e-3, f64::NAN, "lr_biases")] {
+        let e = sim.set_learning_rates(w, b).unwrap_err().to_string();
+        assert!(e.contains(field), "{e}");
+        assert_eq!(sim.config().lr_weights, 5e-3);
+        assert_eq!(sim.config().lr_biases, 0.0);
+    }
+}

@@ -16,7 +16,7 @@ use crate::config::{Channels, IeegSection, RunConfig, ScalingName, TimeBase, Tra
 use crate::io::{Checkpoint, EpochRecord, Scalar, export_network, write_npy};
 use crate::plot;
 use crate::run::{
-    RunOptions, apply_learning_rates, build_network, new_metrics, prepare_dir, progress, run_dir,
+    RunOptions, begin_epoch, build_network, new_metrics, prepare_dir, progress, run_dir,
 };
 use anyhow::Context;
 use lagrange_core::{Real, Simulator};
@@ -376,7 +376,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         let trained_s = epoch.saturating_sub(1) as f64 * (s.repetitions * t1) as f64 * dt_s;
         let f = crate::config::lr_factor(&s.lr_schedule, trained_s);
         let mc = crate::config::scaled_learning_rates(&model, f);
-        apply_learning_rates(&mut sim, &mc, 1, epoch)?;
+        begin_epoch(&mut sim, &mc, epoch)?;
         let steps = if train { s.repetitions * t1 } else { 0 } + t1 + t2;
         let pb = progress(
             steps as u64,

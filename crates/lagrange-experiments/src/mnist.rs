@@ -17,7 +17,7 @@ use crate::io::{Checkpoint, EpochRecord, Scalar, export_network};
 use crate::plot;
 use crate::protocol::{PresentOptions, Presenter, argmax_columns};
 use crate::run::{
-    RunOptions, apply_learning_rates, build_network, new_metrics, prepare_dir, progress, run_dir,
+    RunOptions, begin_epoch, build_network, new_metrics, prepare_dir, progress, run_dir,
 };
 use anyhow::Context;
 use lagrange_core::{ModelConfig, Simulator};
@@ -267,7 +267,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
         let t0 = Instant::now();
         let train_now = !(m.untrained_epoch0 && epoch == 0);
         let mc = model_for(epoch);
-        apply_learning_rates(&mut sim, &mc, b, epoch)?;
+        begin_epoch(&mut sim, &mc, epoch)?;
         let (lr_w, lr_b) = (T::c(mc.lr_weights * dt), T::c(mc.lr_biases * dt));
         let mut steps = 0u64;
         let total = if train_now { n_train / b } else { 0 } + n_test / b;

@@ -292,23 +292,22 @@ pub fn check_dir(dir: &std::path::Path) -> anyhow::Result<(String, bool)> {
     Ok((s, ok))
 }
 
-/// Applies a learning-rate schedule step: when `model`'s rates differ from the simulator's,
-/// rebuilds the simulator with the same network and state (batch `batch`) and reports the new
-/// rates for `epoch` on stderr; otherwise leaves it as it is.
-pub fn apply_learning_rates<T: lagrange_core::Real>(
+/// Starts an epoch: sets `model`'s learning rates (a schedule step; reported for `epoch` on
+/// stderr when they change) and drops the simulator's weight-derived caches, so that a run
+/// resumed from the checkpoint written before this epoch steps to the same bits as an
+/// uninterrupted one (see [`lagrange_core::Simulator::reset_caches`]).
+pub fn begin_epoch<T: lagrange_core::Real>(
     sim: &mut lagrange_core::Simulator<T>,
     model: &lagrange_core::ModelConfig,
-    batch: usize,
     epoch: usize,
 ) -> anyhow::Result<()> {
+    sim.reset_caches();
     let cur = sim.config();
     if model.lr_weights == cur.lr_weights && model.lr_biases == cur.lr_biases {
         return Ok(());
     }
-    let (state, net) = (sim.state().clone(), sim.network().clone());
-    let mut next = lagrange_core::Simulator::new(net, model.clone(), batch)?;
-    next.set_state(state)?;
-    *sim = next;
+    sim.set_learning_rates(model.lr_weights, model.lr_biases)
+        .with_context(|| format!("epoch {epoch}: learning-rate schedule"))?;
     eprintln!(
         "epoch {epoch}: learning rates now η_W = {}, η_b = {}",
         short_float(model.lr_weights),
@@ -318,8 +317,12 @@ pub fn apply_learning_rates<T: lagrange_core::Real>(
 }
 
 /// `x` in scientific notation with at most 6 significant digits and no trailing zeros
-/// (`1e-5` for the product 1e-3 × 0.1 × 0.1, which `{:e}` prints as `1.0000000000000003e-5`).
+/// (`1e-5` for the product 1e-3 × 0.1 × 0.1, which `{:e}` prints as `1.0000000000000003e-5`);
+/// zero is `0`.
 pub fn short_float(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
     let s = format!("{x:.5e}");
     match s.split_once('e') {
         Some((m, e)) if m.contains('.') => {
@@ -341,7 +344,7 @@ mod tests {
         assert_eq!(short_float(rate), "1e-5");
         assert_eq!(short_float(0.05), "5e-2");
         assert_eq!(short_float(2.5e-4), "2.5e-4");
-        assert_eq!(short_float(0.0), "0e0");
+        assert_eq!(short_float(0.0), "0");
         assert_eq!(short_float(-1.234567e3), "-1.23457e3");
     }
 }

@@ -314,6 +314,33 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
 }
 
 #[test]
+fn resume_is_bit_identical_with_the_dense_cholesky_solver_and_a_rate_drop() {
+    // The shipped iEEG configs factorise H by Cholesky, whose solver keeps WᵀW by rank-1
+    // updates and recomputes it every 256 of them. An epoch of 5 × 60 = 300 training steps puts
+    // those recomputations at another phase in every epoch, and the learning-rate drop after
+    // the first epoch changes η mid-run: a resumed run (fresh caches, the dropped rate) must
+    // still reach the uninterrupted run's bits.
+    let d = tmp("resume-chol");
+    let text = tiny_ieeg(4)
+        .replace("solver: Lu", "solver: Cholesky")
+        .replace("repetitions: 3", "repetitions: 5")
+        .replace(
+            "ridge_lambda: 1.0,",
+            "ridge_lambda: 1.0, lr_schedule: [(after_seconds: 0.6, factor: 0.5)],",
+        );
+    let cfg = write_cfg(&d, &text);
+    run_in(&cfg, &d.join("a"), None, false);
+    run_in(&cfg, &d.join("b"), Some(2), false);
+    run_in(&cfg, &d.join("b"), None, true);
+    let c = RunConfig::load(&cfg).unwrap();
+    let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
+    let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
+    assert_eq!(a.epochs_done, 4);
+    assert_eq!(a.network, b.network, "resumed weights differ");
+    assert_eq!(a.state, b.state);
+}
+
+#[test]
 fn fit_and_predict_learn_a_tiny_mapping() {
     // 2-4-2 feed-forward hard-sigmoid net learns to map two patterns to two targets
     let layers = Layers::new(&[2, 4, 2]).unwrap();
