@@ -174,6 +174,19 @@ fn missing_data_file_is_a_clear_error() {
     assert!(format!("{e:#}").contains("/nonexistent/rec.edf"), "{e:#}");
 }
 
+/// The final checkpoints of the runs in `d/a` (uninterrupted) and `d/b` (resumed) of config
+/// `cfg`: both after `epochs` epochs, with the same weights and state to the bit. Returns the
+/// uninterrupted run's.
+fn assert_same_checkpoints(cfg: &Path, d: &Path, epochs: usize) -> Checkpoint<f64> {
+    let c = RunConfig::load(cfg).unwrap();
+    let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
+    let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
+    assert_eq!((a.epochs_done, b.epochs_done), (epochs, epochs));
+    assert_eq!(a.network, b.network, "resumed weights differ");
+    assert_eq!(a.state, b.state);
+    a
+}
+
 #[test]
 fn resume_is_bit_identical_and_rejects_other_configs() {
     let d = tmp("resume");
@@ -191,12 +204,7 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
     assert_eq!(mid.epochs.len(), 1);
     assert!(!mid.finished);
     run_in(&cfg, &d.join("b"), None, true);
-    let c = RunConfig::load(&cfg).unwrap();
-    let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
-    let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
-    assert_eq!(a.epochs_done, 3);
-    assert_eq!(a.network, b.network, "resumed weights differ");
-    assert_eq!(a.state, b.state);
+    let a = assert_same_checkpoints(&cfg, &d, 3);
     let (ma, mb) = (
         Metrics::read(&d.join("a")).unwrap(),
         Metrics::read(&d.join("b")).unwrap(),
@@ -332,12 +340,7 @@ fn resume_is_bit_identical_with_the_dense_cholesky_solver_and_a_rate_drop() {
     run_in(&cfg, &d.join("a"), None, false);
     run_in(&cfg, &d.join("b"), Some(2), false);
     run_in(&cfg, &d.join("b"), None, true);
-    let c = RunConfig::load(&cfg).unwrap();
-    let a = Checkpoint::<f64>::load(&d.join("a"), &c.hash()).unwrap();
-    let b = Checkpoint::<f64>::load(&d.join("b"), &c.hash()).unwrap();
-    assert_eq!(a.epochs_done, 4);
-    assert_eq!(a.network, b.network, "resumed weights differ");
-    assert_eq!(a.state, b.state);
+    assert_same_checkpoints(&cfg, &d, 4);
 }
 
 #[test]
