@@ -292,26 +292,27 @@ pub fn check_dir(dir: &std::path::Path) -> anyhow::Result<(String, bool)> {
     Ok((s, ok))
 }
 
-/// Starts an epoch: sets `model`'s learning rates (a schedule step; reported for `epoch` on
-/// stderr when they change) and drops the simulator's weight-derived caches, so that a run
-/// resumed from the checkpoint written before this epoch steps to the same bits as an
-/// uninterrupted one (see [`lagrange_core::Simulator::reset_caches`]).
+/// Starts an epoch: sets the learning rates (`model`'s `lr_weights` and `lr_biases`, a
+/// schedule step, reported for `epoch` on stderr when they change; its other fields are not
+/// read) and drops the simulator's weight-derived caches, so that a run resumed from the
+/// checkpoint written before this epoch steps to the same bits as an uninterrupted one (see
+/// [`lagrange_core::Simulator::reset_caches`]).
 pub fn begin_epoch<T: lagrange_core::Real>(
     sim: &mut lagrange_core::Simulator<T>,
     model: &lagrange_core::ModelConfig,
     epoch: usize,
 ) -> anyhow::Result<()> {
     sim.reset_caches();
-    let cur = sim.config();
-    if model.lr_weights == cur.lr_weights && model.lr_biases == cur.lr_biases {
+    let (w, b) = (model.lr_weights, model.lr_biases);
+    if (w, b) == (sim.config().lr_weights, sim.config().lr_biases) {
         return Ok(());
     }
-    sim.set_learning_rates(model.lr_weights, model.lr_biases)
+    sim.set_learning_rates(w, b)
         .with_context(|| format!("epoch {epoch}: learning-rate schedule"))?;
     eprintln!(
         "epoch {epoch}: learning rates now η_W = {}, η_b = {}",
-        short_float(model.lr_weights),
-        short_float(model.lr_biases)
+        short_float(w),
+        short_float(b)
     );
     Ok(())
 }
