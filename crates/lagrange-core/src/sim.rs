@@ -314,8 +314,7 @@ impl<T: Real> Simulator<T> {
     /// Mutable access to the network (shapes must not change).
     pub fn network_mut(&mut self) -> &mut Network<T> {
         // weights or masks may change: drop what is cached about them
-        self.ws.mask_uniform.clear();
-        self.ws.gram_valid = false;
+        self.reset_caches();
         &mut self.network
     }
     /// The configuration.

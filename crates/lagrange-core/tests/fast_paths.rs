@@ -375,14 +375,9 @@ fn clipped_weights_keep_the_incremental_gram_exact() {
     }
 }
 
-/// Clones of a simulator's network, configuration and state in a new simulator.
-fn rebuilt(sim: &Simulator<f64>) -> Simulator<f64> {
-    let mut fresh = Simulator::new(
-        sim.network().clone(),
-        sim.config().clone(),
-        sim.state().batch(),
-    )
-    .unwrap();
+/// A new simulator with configuration `cfg` and clones of `sim`'s network, β̂ and state.
+fn rebuilt(sim: &Simulator<f64>, cfg: ModelConfig) -> Simulator<f64> {
+    let mut fresh = Simulator::new(sim.network().clone(), cfg, sim.state().batch()).unwrap();
     fresh.set_beta(sim.beta().as_slice()).unwrap();
     fresh.set_state(sim.state().clone()).unwrap();
     fresh
@@ -408,7 +403,7 @@ fn reset_caches_steps_to_the_bits_of_a_rebuilt_simulator() {
         for t in 0..100 {
             sim.step(&x(t), &y, true).unwrap();
         }
-        let mut fresh = rebuilt(&sim);
+        let mut fresh = rebuilt(&sim, sim.config().clone());
         sim.reset_caches();
         for t in 100..400 {
             sim.step(&x(t), &y, true).unwrap();
@@ -435,21 +430,17 @@ fn set_learning_rates_takes_effect_at_the_next_step_and_rejects_bad_rates() {
     }
     // the same as a simulator built with the new rates from the same network and state
     // (with fresh caches on both sides, see reset_caches)
-    let mut other = rebuilt(&sim);
-    sim.reset_caches();
-    sim.set_learning_rates(5e-3, 0.0).unwrap();
-    let mut dropped = Simulator::new(
-        other.network().clone(),
+    let mut other = rebuilt(&sim, sim.config().clone());
+    let mut dropped = rebuilt(
+        &sim,
         ModelConfig {
             lr_weights: 5e-3,
             lr_biases: 0.0,
-            ..other.config().clone()
+            ..sim.config().clone()
         },
-        2,
-    )
-    .unwrap();
-    dropped.set_beta(other.beta().as_slice()).unwrap();
-    dropped.set_state(other.state().clone()).unwrap();
+    );
+    sim.reset_caches();
+    sim.set_learning_rates(5e-3, 0.0).unwrap();
     let biases = sim.network().biases.clone();
     for _ in 0..20 {
         sim.step(&x, &y, true).unwrap();

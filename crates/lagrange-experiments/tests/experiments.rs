@@ -325,9 +325,9 @@ fn resume_is_bit_identical_and_rejects_other_configs() {
 fn resume_is_bit_identical_with_the_dense_cholesky_solver_and_a_rate_drop() {
     // The shipped iEEG configs factorise H by Cholesky, whose solver keeps WᵀW by rank-1
     // updates and recomputes it every 256 of them. An epoch of 5 × 60 = 300 training steps puts
-    // those recomputations at another phase in every epoch, and the learning-rate drop after
-    // the first epoch changes η mid-run: a resumed run (fresh caches, the dropped rate) must
-    // still reach the uninterrupted run's bits.
+    // those recomputations at another phase in every epoch, and η halves from epoch 3 on (after
+    // 0.6 s of training), after the resume point at epoch 2: a resumed run (fresh caches, then
+    // the dropped rate) must still reach the uninterrupted run's bits.
     let d = tmp("resume-chol");
     let text = tiny_ieeg(4)
         .replace("solver: Lu", "solver: Cholesky")
