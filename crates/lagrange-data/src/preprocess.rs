@@ -121,6 +121,40 @@ pub fn scale(rec: &Recording, scaling: Scaling) -> Result<Recording> {
     Ok(out)
 }
 
+/// Z-scores every channel of `rec` with the mean and (population) standard deviation of the same
+/// channel in `reference` (for example the training window only, so that no statistic of a
+/// held-out window enters the preprocessing); a channel constant in `reference` becomes zero.
+/// The two recordings must have the same channels, by name and order.
+pub fn zscore_by(rec: &Recording, reference: &Recording) -> Result<Recording> {
+    let same = rec.n_channels() == reference.n_channels()
+        && rec
+            .channels
+            .iter()
+            .zip(&reference.channels)
+            .all(|(a, b)| a.name == b.name);
+    if !same {
+        return Err(rec.request_error(
+            "z-score by a reference",
+            format!(
+                "the reference has other channels ({} against {})",
+                reference.n_channels(),
+                rec.n_channels()
+            ),
+        ));
+    }
+    let mut out = rec.clone();
+    let n = rec.n_samples;
+    for (c, s) in reference.channel_stats().iter().enumerate() {
+        if let Some(row) = out.samples.get_mut(c * n..(c + 1) * n) {
+            let inv = if s.std > 0.0 { 1.0 / s.std } else { 0.0 };
+            row.iter_mut().for_each(|v| *v = (*v - s.mean) * inv);
+        }
+    }
+    out.notes
+        .push("z-scored per channel by the statistics of a reference window".into());
+    Ok(out)
+}
+
 /// Linear interpolation of `x` at fractional sample position `p` (clamped to the last sample).
 fn lerp_at(x: &[f64], p: f64) -> f64 {
     let i = p.floor() as usize;
@@ -288,6 +322,29 @@ mod tests {
         let d = scale(&r, Scaling::Divide(PAPER_DIVISOR)).unwrap();
         assert_eq!(d.samples[1], 0.01);
         assert!(scale(&r, Scaling::Divide(0.0)).is_err());
+    }
+
+    #[test]
+    fn zscore_by_a_window_uses_only_that_windows_statistics() {
+        let r = rec();
+        // the first 2 of 4 samples: A [0, 2] (mean 1, std 1), B constant, C [-4, 0] (mean -2, std 2)
+        let w = r.window(0.0, 0.5).unwrap();
+        assert_eq!(w.n_samples, 2);
+        let z = zscore_by(&r, &w).unwrap();
+        assert_eq!(z.channel(0).unwrap(), &[-1., 1., 3., 5.]);
+        assert_eq!(z.channel(1).unwrap(), &[0.0; 4]);
+        assert_eq!(z.channel(2).unwrap(), &[-1., 1., 3., 5.]);
+        // by the whole recording it is the plain z-score
+        assert_eq!(
+            zscore_by(&r, &r).unwrap().samples,
+            scale(&r, Scaling::ZScore).unwrap().samples
+        );
+        // a reference with other channels is refused, naming the operation
+        let other = select_channels(&r, &ChannelSelector::Indices(vec![2, 0, 1])).unwrap();
+        let e = zscore_by(&r, &other).unwrap_err().to_string();
+        assert!(e.contains("z-score"), "{e}");
+        let fewer = select_channels(&r, &ChannelSelector::Indices(vec![0])).unwrap();
+        assert!(zscore_by(&r, &fewer).is_err());
     }
 
     #[test]

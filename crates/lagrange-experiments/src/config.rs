@@ -447,6 +447,9 @@ pub enum TimeBase {
 pub enum ScalingName {
     /// Per-channel z-score (over the whole selected recording).
     ZScore,
+    /// Per-channel z-score with the mean and standard deviation of the training window only
+    /// (no statistic of the held-out window enters the preprocessing).
+    ZScoreTrain,
     /// Divide by a constant.
     Divide(f64),
 }

@@ -23,7 +23,8 @@ use lagrange_core::{Real, Simulator};
 use lagrange_data::Recording;
 use lagrange_data::inspect::{Format, detect};
 use lagrange_data::preprocess::{
-    ChannelSelector, Scaling, resample_linear, resample_reference_recording, scale, select_channels,
+    ChannelSelector, Scaling, resample_linear, resample_reference_recording, scale,
+    select_channels, zscore_by,
 };
 use nalgebra::DMatrix;
 use std::collections::BTreeMap;
@@ -128,6 +129,10 @@ pub fn prepare_data(s: &IeegSection, dt: f64, data: Option<&Path>) -> anyhow::Re
     };
     let rec = match s.data.scaling {
         ScalingName::ZScore => scale(&rec, Scaling::ZScore)?,
+        ScalingName::ZScoreTrain => {
+            let w = s.data.train_window;
+            zscore_by(&rec, &rec.window(w.0, w.1)?)?
+        }
         ScalingName::Divide(d) => scale(&rec, Scaling::Divide(d))?,
     };
     let (tr, ho) =

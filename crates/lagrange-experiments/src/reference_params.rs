@@ -159,7 +159,7 @@ pub fn from_reference_json(text: &str, path: &Path) -> Result<RunConfig, ConfigE
                 patient: None,
                 channels: Channels::First(n_out),
                 time_base: TimeBase::RealTime,
-                scaling: ScalingName::ZScore,
+                scaling: ScalingName::ZScoreTrain,
                 train_window: (0.0, 2.0),
                 heldout_window: (2.0, 1.0),
             },
