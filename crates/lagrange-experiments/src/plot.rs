@@ -53,7 +53,39 @@ fn range(points: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// A line chart with a legend, written as PNG (800×500).
+/// Whether the legend goes in the lower right corner: true when fewer points fall into the
+/// lower third than into the upper third of the right half of the plotting area (a falling
+/// cost curve leaves the top free, a rising accuracy curve the bottom).
+fn legend_below(series: &[Series], (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> bool {
+    let (mut upper, mut lower) = (0usize, 0usize);
+    let xm = 0.5 * (x0 + x1);
+    let (ylo, yhi) = (y0 + (y1 - y0) / 3.0, y1 - (y1 - y0) / 3.0);
+    for &(x, y) in series.iter().flat_map(|s| &s.points) {
+        if x >= xm {
+            upper += usize::from(y > yhi);
+            lower += usize::from(y < ylo);
+        }
+    }
+    lower < upper
+}
+
+/// Tick label for the x axis: whole numbers without a decimal point, others with at most three
+/// decimals; with `whole_only` (the x values are epochs) a fractional tick gets no label.
+fn x_tick(x: f64, whole_only: bool) -> String {
+    let r = x.round();
+    if (x - r).abs() <= 1e-9 * r.abs().max(1.0) && r.abs() < 1e15 {
+        format!("{:.0}", r + 0.0)
+    } else if whole_only {
+        String::new()
+    } else {
+        let t = format!("{x:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A line chart with a legend, written as PNG (800×500). The y range is extended above (or, when
+/// the lower right is emptier, below) the data to make room for the legend, which then covers no
+/// curve; whole-number x values (epochs) get whole-number ticks.
 pub fn line_chart(
     path: &Path,
     title: &str,
@@ -65,7 +97,21 @@ pub fn line_chart(
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let (mut y0, mut y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    // room for the legend (about 20 px per line in a plotting area of about 400 px) beyond the
+    // data, on the side where fewer points lie, so that it never covers a curve
+    let below = legend_below(series, (x0, x1), (y0, y1));
+    let share = ((series.len() as f64 * 20.0 + 16.0) / 400.0).min(0.5);
+    let room = share / (1.0 - share) * (y1 - y0);
+    if below {
+        y0 -= room;
+    } else {
+        y1 += room;
+    }
+    let whole_x = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|p| p.0.fract() == 0.0);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
@@ -77,6 +123,7 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(xlabel)
         .y_desc(ylabel)
+        .x_label_formatter(&|x| x_tick(*x, whole_x))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
@@ -91,8 +138,14 @@ pub fn line_chart(
             .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
             .map_err(err)?;
     }
+    let corner = if below {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
     chart
         .configure_series_labels()
+        .position(corner)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
@@ -237,4 +290,48 @@ pub fn series_panels(path: &Path, title: &str, dt_ms: f64, panels: &[Panel]) -> 
     }
     root.present().map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(f: impl Fn(f64) -> f64) -> Vec<Series<'static>> {
+        let points = (0..20).map(|e| (e as f64, f(e as f64))).collect();
+        vec![Series { name: "c", points }]
+    }
+
+    #[test]
+    fn the_legend_avoids_the_curves_on_the_right() {
+        // a falling cost: the top right is free, the legend stays up
+        let falling = curve(|e| 2.0 * (-e / 3.0).exp());
+        assert!(!legend_below(&falling, (0.0, 19.0), (0.0, 2.0)));
+        // a rising accuracy: the bottom right is free
+        let rising = curve(|e| 1.0 - (-e / 3.0).exp());
+        assert!(legend_below(&rising, (0.0, 19.0), (0.0, 1.0)));
+    }
+
+    #[test]
+    fn x_ticks_are_short_and_epochs_whole() {
+        assert_eq!(x_tick(5.0, true), "5");
+        assert_eq!(x_tick(0.0, false), "0");
+        assert_eq!(x_tick(0.30000000000000004, true), "");
+        assert_eq!(x_tick(0.30000000000000004, false), "0.3");
+        assert_eq!(x_tick(2.5, false), "2.5");
+        assert_eq!(x_tick(-1.25, false), "-1.25");
+        // a tick that misses a whole number by rounding is still labelled as one
+        assert_eq!(x_tick(0.9999999999999999, true), "1");
+        assert_eq!(x_tick(-0.0000000000001, true), "0");
+    }
+
+    #[test]
+    fn a_line_chart_is_written_as_png() {
+        let dir = std::env::temp_dir().join(format!("lagrange-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cost.png");
+        line_chart(&path, "t", "epoch", "cost", &curve(|e| 1.0 / (1.0 + e))).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
