@@ -503,6 +503,7 @@ fn run_typed<T: Scalar>(cfg: &RunConfig, opts: &RunOptions) -> anyhow::Result<Pa
                 t1 as f64 * cfg.model.dt
             ),
             cfg.model.dt,
+            Some(t1 as f64 * cfg.model.dt),
             &panels,
         )?;
     }

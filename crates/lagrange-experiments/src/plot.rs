@@ -223,8 +223,16 @@ pub struct Panel {
     pub after: Vec<f64>,
 }
 
-/// Stacked panels of free channels (the reference's series plot), time axis in ms.
-pub fn series_panels(path: &Path, title: &str, dt_ms: f64, panels: &[Panel]) -> anyhow::Result<()> {
+/// Stacked panels of free channels (the reference's series plot), time axis in ms. `split_ms`
+/// (the end of the training window) is marked by a grey vertical line in every panel; the
+/// legends sit in a band right of the data.
+pub fn series_panels(
+    path: &Path,
+    title: &str,
+    dt_ms: f64,
+    split_ms: Option<f64>,
+    panels: &[Panel],
+) -> anyhow::Result<()> {
     ensure_font();
     let h = 60 + 130 * panels.len().max(1) as u32;
     let root = BitMapBackend::new(path, (1200, h)).into_drawing_area();
@@ -240,11 +248,20 @@ pub fn series_panels(path: &Path, title: &str, dt_ms: f64, panels: &[Panel]) -> 
             .margin(4)
             .x_label_area_size(if i + 1 == panels.len() { 30 } else { 14 })
             .y_label_area_size(50)
-            .build_cartesian_2d(0.0..n as f64 * dt_ms, y0..y1)
+            // 15 % more time axis than data: the legend's band
+            .build_cartesian_2d(0.0..1.15 * n as f64 * dt_ms, y0..y1)
             .map_err(err)?;
+        let end_ms = n as f64 * dt_ms;
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_label_formatter(&|x| {
+                if *x <= end_ms {
+                    x_tick(*x, false)
+                } else {
+                    String::new()
+                }
+            })
             .label_style(("sans-serif", 11))
             .x_desc(if i + 1 == panels.len() {
                 "time (ms)"
@@ -253,6 +270,14 @@ pub fn series_panels(path: &Path, title: &str, dt_ms: f64, panels: &[Panel]) -> 
             })
             .draw()
             .map_err(err)?;
+        if let Some(t) = split_ms.filter(|t| *t > 0.0 && *t < end_ms) {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(t, y0), (t, y1)],
+                    BLACK.mix(0.35).stroke_width(1),
+                )))
+                .map_err(err)?;
+        }
         let xs = |v: &[f64]| -> Vec<(f64, f64)> {
             v.iter()
                 .enumerate()
