@@ -2,7 +2,7 @@
 //! resampling (including the reference's 2 ms-per-sample convention) and train/held-out windows.
 
 use crate::error::Result;
-use crate::recording::{ChannelStatus, ChannelType, Recording};
+use crate::recording::{ChannelStats, ChannelStatus, ChannelType, Recording};
 
 /// The reference code's fixed divisor (`EEG_set.json` values are divided by 2; spec §12.1).
 pub const REFERENCE_DIVISOR: f64 = 2.0;
@@ -107,18 +107,22 @@ pub fn scale(rec: &Recording, scaling: Scaling) -> Result<Recording> {
             out.notes.push(format!("divided by {d}"));
         }
         Scaling::ZScore => {
-            let stats = rec.channel_stats();
-            let n = rec.n_samples;
-            for (c, s) in stats.iter().enumerate() {
-                if let Some(row) = out.samples.get_mut(c * n..(c + 1) * n) {
-                    let inv = if s.std > 0.0 { 1.0 / s.std } else { 0.0 };
-                    row.iter_mut().for_each(|v| *v = (*v - s.mean) * inv);
-                }
-            }
+            standardise(&mut out, &rec.channel_stats());
             out.notes.push("z-scored per channel".into());
         }
     }
     Ok(out)
+}
+
+/// Channel c of `out` becomes (x − mean_c) / std_c with `stats[c]`; zero where std_c = 0.
+fn standardise(out: &mut Recording, stats: &[ChannelStats]) {
+    let n = out.n_samples;
+    for (c, s) in stats.iter().enumerate() {
+        if let Some(row) = out.samples.get_mut(c * n..(c + 1) * n) {
+            let inv = if s.std > 0.0 { 1.0 / s.std } else { 0.0 };
+            row.iter_mut().for_each(|v| *v = (*v - s.mean) * inv);
+        }
+    }
 }
 
 /// Z-scores every channel of `rec` with the mean and (population) standard deviation of the same
@@ -143,13 +147,7 @@ pub fn zscore_by(rec: &Recording, reference: &Recording) -> Result<Recording> {
         ));
     }
     let mut out = rec.clone();
-    let n = rec.n_samples;
-    for (c, s) in reference.channel_stats().iter().enumerate() {
-        if let Some(row) = out.samples.get_mut(c * n..(c + 1) * n) {
-            let inv = if s.std > 0.0 { 1.0 / s.std } else { 0.0 };
-            row.iter_mut().for_each(|v| *v = (*v - s.mean) * inv);
-        }
-    }
+    standardise(&mut out, &reference.channel_stats());
     out.notes
         .push("z-scored per channel by the statistics of a reference window".into());
     Ok(out)

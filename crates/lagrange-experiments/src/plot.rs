@@ -243,15 +243,15 @@ pub fn series_panels(
     let areas = rest.split_evenly((panels.len().max(1), 1));
     for (i, (p, area)) in panels.iter().zip(areas.iter()).enumerate() {
         let n = p.target.len().max(p.after.len()).max(1);
+        let end_ms = n as f64 * dt_ms;
         let (y0, y1) = range(p.target.iter().chain(&p.before).chain(&p.after).copied());
         let mut chart = ChartBuilder::on(area)
             .margin(4)
             .x_label_area_size(if i + 1 == panels.len() { 30 } else { 14 })
             .y_label_area_size(50)
             // 15 % more time axis than data: the legend's band
-            .build_cartesian_2d(0.0..1.15 * n as f64 * dt_ms, y0..y1)
+            .build_cartesian_2d(0.0..1.15 * end_ms, y0..y1)
             .map_err(err)?;
-        let end_ms = n as f64 * dt_ms;
         chart
             .configure_mesh()
             .disable_mesh()
